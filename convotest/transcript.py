@@ -1,0 +1,158 @@
+"""Plain data types for recorded traffic and the per-turn transcript rebuilt from it.
+
+``Exchange`` is one HTTP request/response as seen on the wire (parsed JSON, or parsed SSE events).
+``reconstruct.build_transcript`` turns a list of exchanges into a ``Transcript``: one ``TurnRecord`` per
+model call, each with the effective context the model saw. ``tokens`` fills in ``TurnRecord.tokens``.
+Nothing here does I/O or imports the SDK.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "ContextItem",
+    "Exchange",
+    "TokenInfo",
+    "Transcript",
+    "TurnRecord",
+    "Usage",
+]
+
+#: Which API a model call went to.
+Endpoint = Literal["chat", "responses", "compact"]
+
+
+@dataclass
+class Exchange:
+    """One HTTP exchange, bodies parsed.
+
+    ``request``/``response`` hold the parsed JSON body (``None`` when empty or not JSON; then ``*_text``
+    holds the raw text). A streamed (``text/event-stream``) response has ``events``: the parsed SSE events
+    as ``{"event": name or None, "data": parsed JSON or the raw string}``; ``response`` is then ``None``.
+    ``turn`` is the 0-based scenario turn the runner was driving when this request was sent, or ``None``
+    for traffic recorded by other tools.
+    """
+
+    index: int
+    method: str
+    path: str
+    query: dict[str, str] = field(default_factory=dict)
+    request: Any = None
+    request_text: str | None = None
+    status: int = 200
+    response: Any = None
+    response_text: str | None = None
+    events: list[dict[str, Any]] | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)
+    turn: int | None = None
+
+    @property
+    def is_model_call(self) -> bool:
+        """Whether this exchange asked the model for output (chat, responses create, compact)."""
+        if self.method.upper() != "POST":
+            return False
+        p = self.path.rstrip("/")
+        return p.endswith("/chat/completions") or p.endswith("/responses") or p.endswith("/responses/compact")
+
+
+@dataclass(frozen=True)
+class ContextItem:
+    """One item of the effective context, normalised.
+
+    ``kind`` is ``message``, ``reasoning``, ``compaction``, ``function_call``, ``function_call_output``
+    or ``other``. ``role`` and ``text`` are set for messages (text is the concatenation of text parts).
+    ``raw`` keeps the item as it was sent or produced. Two contexts carried in different modes compare
+    equal when their ``(kind, role, text)`` triples are equal (see ``context.normalise``).
+    """
+
+    kind: str
+    role: str | None = None
+    text: str | None = None
+    raw: Any = field(default=None, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Server-reported usage, in one shape for Chat and Responses."""
+
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass
+class TokenInfo:
+    """Token accounting for one turn (filled by ``convotest.tokens``)."""
+
+    estimate: int
+    reported_input: int | None
+    cached: int | None
+    output: int | None
+    reasoning: int | None
+    total: int | None
+    context_window: int
+    max_output_tokens: int
+    #: reported input (or the estimate) / context window.
+    window_used: float
+    #: context window − input − max output requested (or the model's max output).
+    headroom: int
+    #: input tokens billed so far in this run, this turn included.
+    billed_input: int
+    #: output was cut (status incomplete / finish_reason length).
+    truncated: bool
+    max_input_tokens: int | None = None
+
+
+@dataclass
+class TurnRecord:
+    """One model call and what the model saw for it."""
+
+    index: int
+    endpoint: Endpoint
+    #: The scenario turn this call belongs to (``None`` for foreign traffic).
+    turn: int | None
+    exchange: Exchange
+    request: dict[str, Any]
+    #: The final response object (assembled from the stream for streamed calls); ``None`` on HTTP error.
+    response: dict[str, Any] | None
+    http_status: int
+    #: Effective context, instructions excluded, in the order the model saw it.
+    context: list[ContextItem]
+    instructions: str | None
+    #: The assistant's visible text for this call (``None`` for compact or errors).
+    reply: str | None
+    #: ``completed`` / ``incomplete`` / … for Responses; mapped from ``finish_reason`` for Chat.
+    status: str | None
+    output_items: list[dict[str, Any]]
+    usage: Usage | None
+    model: str | None
+    #: How state was carried: ``manual_chat``, ``manual_responses``, ``previous_response_id``,
+    #: ``conversation`` or ``compact`` — as observed in the request.
+    carried_by: str
+    streamed: bool = False
+    #: Server-side problems found while rebuilding (e.g. unknown previous_response_id).
+    notes: list[str] = field(default_factory=list)
+    tokens: TokenInfo | None = None
+
+
+@dataclass
+class Transcript:
+    """Every model call of one run, in order, plus the raw exchanges."""
+
+    turns: list[TurnRecord]
+    exchanges: list[Exchange]
+    scenario: str | None = None
+    mode: str | None = None
+
+    def for_turn(self, turn: int) -> list[TurnRecord]:
+        """The model calls made while driving scenario turn ``turn`` (0-based)."""
+        return [t for t in self.turns if t.turn == turn]
+
+    def last_for_turn(self, turn: int) -> TurnRecord | None:
+        """The last model call of scenario turn ``turn``: the one its expectations are checked on."""
+        calls = self.for_turn(turn)
+        return calls[-1] if calls else None
