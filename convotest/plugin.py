@@ -1,0 +1,1 @@
+"""pytest plugin for convotest (filled in by the plugin issue)."""
