@@ -1,0 +1,465 @@
+"""Token accounting: the model table, request token counts, per-turn annotation, checks and projection.
+
+Pure and offline: tiktoken is loaded through ``convotest.tokenizer_data`` (never its downloader).
+The counting rules, and which parts are estimates rather than exact, are documented in ``docs/tokens.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any
+
+from convotest.errors import ConfigError
+from convotest.tokenizer_data import get_encoding
+
+if TYPE_CHECKING:
+    import tiktoken
+
+__all__ = [
+    "COMPACT_OVERHEAD",
+    "MODEL_TABLE",
+    "ModelLimits",
+    "TokenCounter",
+    "count_items_tokens",
+    "count_request_tokens",
+    "count_text",
+    "encoding_for",
+    "model_limits",
+]
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    """A model's context window, output cap, optional lower input cap, and tiktoken encoding."""
+
+    context_window: int
+    max_output_tokens: int
+    max_input_tokens: int | None = None
+    encoding: str = "o200k_base"
+
+    @property
+    def input_limit(self) -> int:
+        """The most input tokens a request may carry: ``max_input_tokens`` when set, else the window."""
+        return self.max_input_tokens if self.max_input_tokens is not None else self.context_window
+
+
+_O200K = "o200k_base"
+_CL100K = "cl100k_base"
+
+#: Base model name → limits (docs/tokens.md "Model table"). Dated snapshots match by longest prefix.
+MODEL_TABLE: dict[str, ModelLimits] = {
+    "gpt-4o": ModelLimits(128_000, 16_384, None, _O200K),
+    "gpt-4o-mini": ModelLimits(128_000, 16_384, None, _O200K),
+    "gpt-4.1": ModelLimits(1_047_576, 32_768, None, _O200K),
+    "gpt-4.1-mini": ModelLimits(1_047_576, 32_768, None, _O200K),
+    "gpt-4.1-nano": ModelLimits(1_047_576, 32_768, None, _O200K),
+    "o1": ModelLimits(200_000, 100_000, None, _O200K),
+    "o3": ModelLimits(200_000, 100_000, None, _O200K),
+    "o3-mini": ModelLimits(200_000, 100_000, None, _O200K),
+    "o4-mini": ModelLimits(200_000, 100_000, None, _O200K),
+    "gpt-5": ModelLimits(400_000, 128_000, 272_000, _O200K),
+    "gpt-5-mini": ModelLimits(400_000, 128_000, 272_000, _O200K),
+    "gpt-5-nano": ModelLimits(400_000, 128_000, 272_000, _O200K),
+    "gpt-4-turbo": ModelLimits(128_000, 4_096, None, _CL100K),
+    "gpt-4": ModelLimits(8_192, 4_096, None, _CL100K),
+    "gpt-3.5-turbo": ModelLimits(16_385, 4_096, None, _CL100K),
+}
+
+# Families whose encoding is known even when their limits are not (gpt-5.4, gpt-4.5-preview, o3-pro…).
+_O200K_FAMILIES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "gpt-6", "o1", "o3", "o4", "chatgpt-4o")
+_CL100K_FAMILIES = ("gpt-4", "gpt-3.5")
+
+_LIMIT_FIELDS = frozenset(f.name for f in fields(ModelLimits))
+
+_SETTING_HINT = (
+    "set its limits in the scenario (`limits: {{context_window: …, max_output_tokens: …}}`) or for the "
+    "project (ini `convotest_model_limits = {model}: context_window=…, max_output_tokens=…`, or "
+    "`model_limits={{{model!r}: {{'context_window': …, 'max_output_tokens': …}}}}` in `convo_config`)"
+)
+
+
+def _base_name(model: str) -> str:
+    # Fine-tuned models are named ``ft:<base>:<org>::<id>``; their limits are the base model's.
+    name = model.strip().lower()
+    if name.startswith("ft:"):
+        name = name[3:].split(":", 1)[0]
+    return name
+
+
+def _table_key(model: str, table: Mapping[str, Any]) -> str | None:
+    """The longest table key that ``model`` is, or starts with followed by ``-`` (a dated snapshot)."""
+    name = _base_name(model)
+    best: str | None = None
+    for key in table:
+        k = key.lower()
+        if (name == k or name.startswith(k + "-")) and (best is None or len(k) > len(best)):
+            best = key
+    return best
+
+
+def _apply(base: ModelLimits | None, values: Mapping[str, Any], model: str, source: str) -> ModelLimits:
+    unknown = sorted(set(values) - _LIMIT_FIELDS)
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown model limit setting(s) {', '.join(unknown)} for {model!r}; "
+            f"known: {', '.join(sorted(_LIMIT_FIELDS))}"
+        )
+    clean: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if key == "encoding":
+            if not isinstance(value, str):
+                raise ConfigError(f"{source}: encoding for {model!r} must be a string, got {value!r}")
+            clean[key] = value
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ConfigError(f"{source}: {key} for {model!r} must be a positive integer, got {value!r}")
+        clean[key] = value
+    if base is None:
+        missing = [k for k in ("context_window", "max_output_tokens") if k not in clean]
+        if missing:
+            raise ConfigError(
+                f"unknown model {model!r}: {' and '.join(missing)} not set; "
+                + _SETTING_HINT.format(model=model)
+            )
+        clean.setdefault("encoding", _default_encoding(model))
+        return ModelLimits(**clean)
+    return replace(base, **clean)
+
+
+def model_limits(
+    model: str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    default: ModelLimits | None = None,
+) -> ModelLimits:
+    """The limits of ``model``: the table entry (longest-prefix match), else ``default``, with ``overrides``.
+
+    ``overrides`` is either field → value (``{"context_window": 4000}``, a scenario's ``limits``) or a
+    per-model table (``{"gpt-5.4": {"context_window": …, "max_output_tokens": …}}``, the project
+    setting), whose entries match model names the same way as the built-in table. A model known to
+    neither needs ``context_window`` and ``max_output_tokens`` from somewhere: ``ConfigError`` otherwise.
+    """
+    key = _table_key(model, MODEL_TABLE)
+    base = MODEL_TABLE[key] if key is not None else default
+    if not overrides:
+        if base is None:
+            raise ConfigError(
+                f"unknown model {model!r}: no built-in limits; " + _SETTING_HINT.format(model=model)
+            )
+        return base
+    if set(overrides) <= _LIMIT_FIELDS:
+        return _apply(base, overrides, model, "limits")
+    # A per-model table: only entries that match this model apply.
+    per_model = _table_key(model, overrides)
+    if per_model is None:
+        if base is None:
+            raise ConfigError(
+                f"unknown model {model!r}: not in the built-in table nor the configured model limits "
+                f"({', '.join(sorted(overrides))}); " + _SETTING_HINT.format(model=model)
+            )
+        return base
+    entry = overrides[per_model]
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"model limits for {per_model!r} must be a mapping of settings, got {entry!r}")
+    return _apply(base, entry, model, f"model limits for {per_model!r}")
+
+
+def _default_encoding(model: str) -> str:
+    name = _base_name(model)
+    key = _table_key(name, MODEL_TABLE)
+    if key is not None:
+        return MODEL_TABLE[key].encoding
+    if any(name == f or name.startswith(f + "-") or name.startswith(f + ".") for f in _O200K_FAMILIES):
+        return _O200K
+    if any(name == f or name.startswith(f + "-") for f in _CL100K_FAMILIES):
+        return _CL100K
+    # Every current OpenAI chat model uses o200k_base; an unknown name is most likely a newer one.
+    return _O200K
+
+
+def encoding_for(model: str | None) -> tiktoken.Encoding:
+    """The tiktoken encoding of ``model`` (o200k_base when unknown), loaded offline."""
+    return get_encoding(_default_encoding(model or ""))
+
+
+def count_text(text: str, model: str | None) -> int:
+    """Tokens of ``text`` under ``model``'s encoding (special-token text counted as plain text)."""
+    if not text:
+        return 0
+    return len(encoding_for(model).encode(text, disallowed_special=()))
+
+
+# --- counting -------------------------------------------------------------------------------------
+
+#: Cookbook message formula: every message costs 3 tokens of framing plus its role and content…
+TOKENS_PER_MESSAGE = 3
+#: …and one more when it has a ``name`` (plus the name's own tokens)…
+TOKENS_PER_NAME = 1
+#: …and every request 3 for the primer of the reply (``<|start|>assistant<|message|>``).
+REPLY_PRIMER = 3
+#: /v1/responses/compact reports this many input tokens more than its window's text (calibrated).
+COMPACT_OVERHEAD = 90
+#: Estimate for one image part: 85 for ``detail: low``, else a 1024×1024 image at high detail.
+IMAGE_TOKENS_LOW = 85
+IMAGE_TOKENS_HIGH = 765
+#: Estimate of a compaction item's cost per character of its ``encrypted_content`` (calibrated).
+COMPACTION_TOKENS_PER_CHAR = 0.0
+#: Framing estimate for a function call / its output in the context.
+FUNCTION_CALL_OVERHEAD = 3
+
+_TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})
+_IMAGE_PARTS = frozenset({"input_image", "image_url", "image"})
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _parts_text(content: Any) -> tuple[str, list[Mapping[str, Any]]]:
+    """The concatenated text of a content (string or parts) and its non-text parts."""
+    if content is None:
+        return "", []
+    if isinstance(content, str):
+        return content, []
+    texts: list[str] = []
+    other: list[Mapping[str, Any]] = []
+    for part in content if isinstance(content, Sequence) else [content]:
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, Mapping):
+            kind = part.get("type")
+            if kind in _TEXT_PARTS or (kind is None and isinstance(part.get("text"), str)):
+                texts.append(str(part.get("text") or ""))
+            elif kind == "refusal":
+                texts.append(str(part.get("refusal") or ""))
+            else:
+                other.append(part)
+    return "".join(texts), other
+
+
+def _image_detail(part: Mapping[str, Any]) -> str:
+    detail = part.get("detail")
+    url = part.get("image_url")
+    if detail is None and isinstance(url, Mapping):
+        detail = url.get("detail")
+    return str(detail or "auto")
+
+
+class TokenCounter:
+    """Counts tokens with two caches: text → tokens, and item → tokens (framing included).
+
+    Counting a growing history turn after turn therefore encodes each distinct text once: the items
+    already seen are looked up by their canonical JSON. ``encoder(encoding_name, text) -> int`` can be
+    replaced (tests count calls through it); by default it is tiktoken via ``tokenizer_data``. The caches
+    are dropped wholesale when they exceed ``max_entries`` so a long-lived counter cannot grow forever.
+    """
+
+    def __init__(
+        self,
+        *,
+        encoder: Callable[[str, str], int] | None = None,
+        max_entries: int = 200_000,
+    ) -> None:
+        self._encoder = encoder or _tiktoken_count
+        self._max_entries = max_entries
+        self._texts: dict[tuple[str, str], int] = {}
+        self._items: dict[tuple[str, str], int] = {}
+        #: Calls that reached the encoder (cache misses on text).
+        self.encoded = 0
+
+    def text(self, text: str, model: str | None = None, *, encoding: str | None = None) -> int:
+        """Tokens of ``text`` under ``encoding`` (else ``model``'s encoding), cached."""
+        if not text:
+            return 0
+        enc = encoding or _default_encoding(model or "")
+        key = (enc, text)
+        hit = self._texts.get(key)
+        if hit is not None:
+            return hit
+        if len(self._texts) >= self._max_entries:
+            self._texts.clear()
+        self.encoded += 1
+        n = self._encoder(enc, text)
+        self._texts[key] = n
+        return n
+
+    def message(self, role: str, text: str, *, model: str | None = None, name: str | None = None) -> int:
+        """One message by the cookbook formula: 3 + role + content (+ 1 + name)."""
+        enc = _default_encoding(model or "")
+        n = TOKENS_PER_MESSAGE + self.text(role, encoding=enc) + self.text(text, encoding=enc)
+        if name:
+            n += TOKENS_PER_NAME + self.text(name, encoding=enc)
+        return n
+
+    def item(self, item: Mapping[str, Any], *, model: str | None = None) -> int:
+        """Tokens of one context item (Chat message or Responses input/output item), cached by its JSON."""
+        enc = _default_encoding(model or "")
+        key = (enc, _canonical(item))
+        hit = self._items.get(key)
+        if hit is not None:
+            return hit
+        if len(self._items) >= self._max_entries:
+            self._items.clear()
+        n = self._count_item(item, enc)
+        self._items[key] = n
+        return n
+
+    def items(
+        self,
+        items: Sequence[Mapping[str, Any]],
+        *,
+        model: str | None = None,
+        instructions: str | None = None,
+    ) -> int:
+        """A whole context: ``instructions`` as a system message, every item, and the reply primer."""
+        n = REPLY_PRIMER
+        if instructions:
+            n += self.message("system", instructions, model=model)
+        for item in items:
+            n += self.item(item, model=model)
+        return n
+
+    def request(self, path: str, body: Mapping[str, Any]) -> int:
+        """Input tokens of one request body, as ``count_request_tokens`` (see there)."""
+        endpoint = _endpoint(path)
+        model = str(body.get("model") or "")
+        if endpoint == "chat":
+            messages = body.get("messages") or []
+            n = self.items(messages, model=model)
+            tools = [t.get("function", t) for t in body.get("tools") or [] if isinstance(t, Mapping)]
+            tools += [f for f in body.get("functions") or [] if isinstance(f, Mapping)]
+            n += self._tools(tools, model)
+            fmt = body.get("response_format")
+            if isinstance(fmt, Mapping) and isinstance(fmt.get("json_schema"), Mapping):
+                n += self.text(_canonical(fmt["json_schema"]), model)
+            return n
+        items = _input_items(body.get("input"))
+        instructions = body.get("instructions")
+        n = self.items(
+            items, model=model, instructions=instructions if isinstance(instructions, str) else None
+        )
+        tools = [t for t in body.get("tools") or [] if isinstance(t, Mapping) and t.get("type") == "function"]
+        n += self._tools(tools, model)
+        text = body.get("text")
+        fmt = text.get("format") if isinstance(text, Mapping) else None
+        if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
+            n += self.text(_canonical(fmt.get("schema")), model)
+        if endpoint == "compact":
+            n += COMPACT_OVERHEAD
+        return n
+
+    # -- internals --
+
+    def _count_item(self, item: Mapping[str, Any], enc: str) -> int:
+        kind = item.get("type")
+        if kind in (None, "message") and "role" in item:
+            text, other = _parts_text(item.get("content"))
+            name = item.get("name")
+            n = (
+                TOKENS_PER_MESSAGE
+                + self.text(str(item["role"]), encoding=enc)
+                + self.text(text, encoding=enc)
+            )
+            if isinstance(name, str) and name:
+                n += TOKENS_PER_NAME + self.text(name, encoding=enc)
+            n += sum(self._part(p, enc) for p in other)
+            # Chat assistant tool calls: name + arguments each (estimate).
+            for call in item.get("tool_calls") or []:
+                fn = call.get("function", {}) if isinstance(call, Mapping) else {}
+                n += FUNCTION_CALL_OVERHEAD + self.text(str(fn.get("name", "")), encoding=enc)
+                n += self.text(str(fn.get("arguments", "")), encoding=enc)
+            return n
+        if kind == "function_call":
+            return (
+                TOKENS_PER_MESSAGE
+                + FUNCTION_CALL_OVERHEAD
+                + self.text(str(item.get("name", "")), encoding=enc)
+                + self.text(str(item.get("arguments", "")), encoding=enc)
+            )
+        if kind == "function_call_output":
+            output = item.get("output")
+            text = output if isinstance(output, str) else _parts_text(output)[0]
+            return TOKENS_PER_MESSAGE + FUNCTION_CALL_OVERHEAD + self.text(text, encoding=enc)
+        if kind == "compaction":
+            return round(len(str(item.get("encrypted_content") or "")) * COMPACTION_TOKENS_PER_CHAR)
+        # Reasoning items of earlier turns are dropped by the server; item references cannot be resolved
+        # here (the emulator rebuilds them before counting): both count 0, an estimate.
+        return 0
+
+    def _part(self, part: Mapping[str, Any], enc: str) -> int:
+        if part.get("type") in _IMAGE_PARTS:
+            return IMAGE_TOKENS_LOW if _image_detail(part) == "low" else IMAGE_TOKENS_HIGH
+        # Files, audio and unknown parts: their text fields, if any (estimate).
+        return sum(self.text(v, encoding=enc) for k, v in part.items() if k != "type" and isinstance(v, str))
+
+    def _tools(self, tools: Sequence[Mapping[str, Any]], model: str) -> int:
+        """Function definitions, after the OpenAI cookbook's estimate (``num_tokens_for_tools``)."""
+        if not tools:
+            return 0
+        n = 0
+        for fn in tools:
+            n += 7 + self.text(f"{fn.get('name', '')}:{fn.get('description', '')}".rstrip(":"), model)
+            params = fn.get("parameters")
+            props = params.get("properties") if isinstance(params, Mapping) else None
+            if isinstance(props, Mapping) and props:
+                n += 3
+                for key, spec in props.items():
+                    spec = spec if isinstance(spec, Mapping) else {}
+                    n += 3 + self.text(f"{key}:{spec.get('type', '')}:{spec.get('description', '')}", model)
+                    enum = spec.get("enum")
+                    if isinstance(enum, list) and enum:
+                        n += -3 + sum(3 + self.text(str(v), model) for v in enum)
+        return n + 12
+
+
+def _tiktoken_count(encoding: str, text: str) -> int:
+    return len(get_encoding(encoding).encode(text, disallowed_special=()))
+
+
+def _endpoint(path: str) -> str:
+    p = path.split("?", 1)[0].rstrip("/")
+    if p.endswith("/chat/completions"):
+        return "chat"
+    if p.endswith("/responses/compact"):
+        return "compact"
+    if p.endswith("/responses/input_tokens"):
+        return "input_tokens"
+    if p.endswith("/responses"):
+        return "responses"
+    raise ValueError(f"not a model endpoint: {path!r} (expected /v1/chat/completions or /v1/responses…)")
+
+
+def _input_items(value: Any) -> list[Mapping[str, Any]]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    return [v for v in value if isinstance(v, Mapping)]
+
+
+_DEFAULT_COUNTER = TokenCounter()
+
+
+def count_request_tokens(path: str, body: Mapping[str, Any]) -> int:
+    """Input tokens the server reports for ``body`` sent to ``path`` (Chat, Responses, compact, input_tokens).
+
+    Exact for plain-text messages (cookbook formula, ``instructions`` as a system message); tools,
+    images, compaction and reasoning items, and the compact endpoint's overhead are estimates
+    (docs/tokens.md). Counts only what the body holds: for a ``previous_response_id`` / ``conversation``
+    request, rebuild the context and use ``count_items_tokens``.
+    """
+    return _DEFAULT_COUNTER.request(path, body)
+
+
+def count_items_tokens(
+    items: Sequence[Mapping[str, Any]],
+    *,
+    model: str | None,
+    instructions: str | None = None,
+) -> int:
+    """Input tokens of a fully rebuilt Responses context (short-form or typed items) plus ``instructions``."""
+    return _DEFAULT_COUNTER.items(items, model=model, instructions=instructions)
