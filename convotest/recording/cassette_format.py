@@ -1,0 +1,238 @@
+"""The cassette file format: vcrpy's ``version: 1`` YAML, made reviewable and linear in size.
+
+What differs from vcrpy's own YAML serializer (see docs/cassettes.md):
+
+* JSON bodies are stored as YAML structures (``body: {json: …}``), streamed bodies as a list of events
+  (``body: {sse: [{event, data}, …]}``), anything else as vcrpy's ``body: {string: …}``.
+* Items that repeat (the history a manual mode resends every turn) are written once and referred to
+  by YAML aliases, so a cassette grows with the conversation, not with its square.
+* ``metadata.convotest`` is the header: format version, convotest and SDK versions, scenario, mode,
+  and the turn each interaction belongs to.
+
+``serialize``/``deserialize`` have vcrpy's serializer signature, so plain vcrpy can load these files with
+``vcr.register_serializer("convotest", convotest.recording.cassette_format)``. No vcrpy import here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from convotest.errors import CassetteError
+
+__all__ = ["FORMAT_VERSION", "deserialize", "dump_yaml", "load_yaml", "parse_sse", "render_sse", "serialize"]
+
+#: Bump when a cassette written by this version cannot be read by an older one.
+FORMAT_VERSION = 1
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML safely, with libyaml when it is installed."""
+    return yaml.load(text, Loader=_Loader)
+
+
+def dump_yaml(data: Any) -> str:
+    """Write YAML with libyaml when installed; identical objects become anchors and aliases."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
+
+
+# --- server-sent events ----------------------------------------------------------------------------
+
+
+def parse_sse(text: str) -> list[dict[str, Any]]:
+    """Split an SSE stream into ``{"event": name or None, "data": parsed JSON or the raw string}``."""
+    events: list[dict[str, Any]] = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        name: str | None = None
+        data_lines: list[str] = []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data_lines.append(line[5:].removeprefix(" "))
+        if name is None and not data_lines:
+            continue
+        raw = "\n".join(data_lines)
+        data: Any
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = raw
+        events.append({"event": name, "data": data})
+    return events
+
+
+def render_sse(events: list[dict[str, Any]]) -> str:
+    """The SSE text for events as ``parse_sse`` returns them."""
+    out: list[str] = []
+    for event in events:
+        if event.get("event"):
+            out.append(f"event: {event['event']}\n")
+        data = event.get("data")
+        payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        out.extend(f"data: {line}\n" for line in payload.split("\n"))
+        out.append("\n")
+    return "".join(out)
+
+
+# --- bodies ----------------------------------------------------------------------------------------
+
+
+class _Interner:
+    """Hands back one shared object per distinct item, so the YAML dumper writes it once."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, Any] = {}
+
+    def item(self, value: Any) -> Any:
+        if not isinstance(value, dict | list):
+            return value
+        key = json.dumps(value, sort_keys=True, ensure_ascii=False)
+        return self._seen.setdefault(key, value)
+
+    def items(self, values: Any) -> Any:
+        if isinstance(values, list):
+            return [self.item(v) for v in values]
+        return values
+
+
+def _header(headers: Mapping[str, Any], name: str) -> str:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return str(value[0] if isinstance(value, list) and value else value)
+    return ""
+
+
+def _as_text(body: Any) -> str | None:
+    if body is None:
+        return ""
+    if isinstance(body, bytes):
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return str(body)
+
+
+def _encode_body(body: Any, content_type: str, interner: _Interner, *, response: bool) -> dict[str, Any]:
+    text = _as_text(body)
+    if text is None:
+        return {"string": body}
+    if "text/event-stream" in content_type:
+        return {"sse": parse_sse(text)}
+    if text.strip() and text.lstrip()[:1] in "{[":
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return {"string": text}
+        if isinstance(parsed, dict):
+            # The parts that repeat across a conversation: history in requests, output in responses.
+            for key in ("input", "messages", "items", "output", "data"):
+                if key in parsed:
+                    parsed[key] = interner.items(parsed[key])
+            if response and isinstance(parsed.get("choices"), list):
+                for choice in parsed["choices"]:
+                    if isinstance(choice, dict) and "message" in choice:
+                        choice["message"] = interner.item(choice["message"])
+        return {"json": parsed}
+    return {"string": text}
+
+
+def _decode_body(body: Any, where: str, path: str) -> str | bytes:
+    if body is None:
+        return ""
+    if isinstance(body, str | bytes):  # vcrpy's own request body form
+        return body
+    if not isinstance(body, dict):
+        raise CassetteError(path, f"{where}: body must be a mapping with 'json', 'sse' or 'string'")
+    if "json" in body:
+        return json.dumps(body["json"], ensure_ascii=False, separators=(",", ":"))
+    if "sse" in body:
+        if not isinstance(body["sse"], list):
+            raise CassetteError(path, f"{where}: body.sse must be a list of events")
+        return render_sse(body["sse"])
+    if "string" in body:
+        value = body["string"]
+        return value if isinstance(value, str | bytes) else ("" if value is None else str(value))
+    raise CassetteError(path, f"{where}: body has none of 'json', 'sse', 'string' (keys: {sorted(body)})")
+
+
+# --- vcrpy serializer interface ----------------------------------------------------------------------
+
+
+def serialize(cassette_dict: dict[str, Any]) -> str:
+    """vcrpy serializer: the cassette as reviewable YAML."""
+    interner = _Interner()
+    interactions = []
+    for interaction in cassette_dict.get("interactions", []):
+        request = dict(interaction["request"])
+        response = dict(interaction["response"])
+        req_type = _header(request.get("headers", {}), "content-type")
+        request["body"] = _encode_body(request.get("body"), req_type or "application/json", interner, response=False)
+        resp_headers = dict(response.get("headers", {}))
+        # Recomputed on load: the body is re-serialised, so its length changes.
+        for name in [k for k in resp_headers if k.lower() == "content-length"]:
+            del resp_headers[name]
+        response["headers"] = resp_headers
+        body = response.get("body", {})
+        raw = body.get("string") if isinstance(body, dict) else body
+        response["body"] = _encode_body(raw, _header(resp_headers, "content-type"), interner, response=True)
+        interactions.append({"request": request, "response": response})
+    out: dict[str, Any] = {"version": cassette_dict.get("version", 1)}
+    if cassette_dict.get("metadata"):
+        out["metadata"] = cassette_dict["metadata"]
+    out["interactions"] = interactions
+    return dump_yaml(out)
+
+
+def deserialize(cassette_string: str, path: str = "<cassette>") -> dict[str, Any]:
+    """vcrpy serializer: YAML back to vcrpy's dict, bodies as strings. Raises ``CassetteError``."""
+    try:
+        data = load_yaml(cassette_string)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise CassetteError(
+            path, f"not valid YAML{where} (truncated or hand-edited?); delete it and re-record"
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
+        raise CassetteError(path, "not a cassette: expected a mapping with an 'interactions' list; re-record it")
+    if data.get("version") != 1:
+        raise CassetteError(path, f"unsupported cassette version {data.get('version')!r} (expected 1); re-record it")
+    header = (data.get("metadata") or {}).get("convotest") if isinstance(data.get("metadata"), dict) else None
+    if isinstance(header, dict) and isinstance(header.get("format"), int) and header["format"] > FORMAT_VERSION:
+        raise CassetteError(
+            path,
+            f"written by a newer convotest (cassette format {header['format']}, this one reads {FORMAT_VERSION}); "
+            "upgrade convotest",
+        )
+    interactions = []
+    for number, interaction in enumerate(data["interactions"], 1):
+        where = f"interaction #{number}"
+        try:
+            request = dict(interaction["request"])
+            response = dict(interaction["response"])
+            request["method"], request["uri"], response["status"]["code"]
+        except (KeyError, TypeError):
+            raise CassetteError(
+                path, f"{where}: needs request.method, request.uri and response.status.code; re-record it"
+            ) from None
+        request["body"] = _decode_body(request.get("body"), f"{where} request", path)
+        request.setdefault("headers", {})
+        body = _decode_body(response.get("body"), f"{where} response", path)
+        raw = body.encode("utf-8") if isinstance(body, str) else body
+        headers = dict(response.get("headers") or {})
+        headers["content-length"] = [str(len(raw))]
+        response["headers"] = headers
+        response["body"] = {"string": raw}
+        interactions.append({"request": request, "response": response})
+    out: dict[str, Any] = {"version": 1, "interactions": interactions}
+    if data.get("metadata"):
+        out["metadata"] = data["metadata"]
+    return out

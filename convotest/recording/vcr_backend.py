@@ -1,0 +1,331 @@
+"""The one module that imports vcrpy: cassettes with indexed, ordered replay and atomic writes.
+
+``open_cassette`` patches the HTTP stack for the duration of one scenario run. In replay, every
+recorded interaction is indexed by its ``matching.RequestShape`` key, so finding a request's response
+costs the same at turn 1,000 as at turn 1; equal requests replay in recorded order. A cassette is
+written only when the run finishes well (``CassetteSession.keep()``), through a temporary file and a
+rename, so an interrupted or failed recording never touches the previous cassette.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import vcr
+import vcr.cassette
+import vcr.errors
+import vcr.request
+from vcr.persisters.filesystem import CassetteNotFoundError
+from vcr.record_mode import RecordMode
+
+from convotest.errors import CassetteError
+from convotest.recording import cassette_format
+from convotest.recording.matching import IdCanonicaliser, RequestShape, request_shape
+from convotest.recording.scrub import Scrubber
+
+__all__ = ["RECORD_MODES", "CassetteSession", "NoMatch", "is_no_match", "open_cassette"]
+
+#: Record modes, as ``--convo-record-mode`` spells them.
+RECORD_MODES: tuple[str, ...] = ("none", "once", "new_episodes", "all", "rewrite")
+
+_VCR_MODES = {
+    "none": RecordMode.NONE,
+    "once": RecordMode.ONCE,
+    "new_episodes": RecordMode.NEW_EPISODES,
+    "all": RecordMode.ALL,
+    # rewrite records everything afresh and replaces the file only when the run succeeds.
+    "rewrite": RecordMode.ALL,
+}
+
+
+@dataclass
+class NoMatch:
+    """Why a request had no recorded response: the request, and the closest recorded candidate."""
+
+    shape: RequestShape
+    #: (1-based interaction number, its shape) of the most likely intended interaction, if any.
+    closest: tuple[int, RequestShape] | None
+    recorded: int
+    played: int
+    cassette_missing: bool
+
+
+class _AtomicPersister:
+    """vcrpy persister: our format, errors as ``CassetteError``, writes via temp file + rename."""
+
+    @staticmethod
+    def load_cassette(cassette_path: str, serializer: Any) -> tuple[list[Any], list[Any], dict[str, Any]]:
+        path = Path(cassette_path)
+        if not path.is_file():
+            raise CassetteNotFoundError()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise CassetteError(path, "not UTF-8 text; delete it and re-record") from None
+        if not text.strip():
+            raise CassetteError(path, "the cassette is empty; delete it and re-record")
+        data = cassette_format.deserialize(text, str(path))
+        requests = [vcr.request.Request._from_dict(i["request"]) for i in data["interactions"]]
+        responses = [i["response"] for i in data["interactions"]]
+        return requests, responses, data.get("metadata") or {}
+
+    @staticmethod
+    def save_cassette(cassette_path: str, cassette_dict: dict[str, Any], serializer: Any) -> None:
+        interactions = [
+            {"request": request._to_dict(), "response": response}
+            for request, response in zip(cassette_dict["requests"], cassette_dict["responses"], strict=True)
+        ]
+        text = cassette_format.serialize(
+            {"version": 1, "interactions": interactions, "metadata": cassette_dict.get("metadata") or {}}
+        )
+        write_atomic(Path(cassette_path), text)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class _IndexedCassette(vcr.cassette.Cassette):  # type: ignore[misc]
+    """A vcrpy cassette whose lookups are dict hits on canonical request keys, in recorded order."""
+
+    volatile: tuple[str, ...] = ()
+    header: dict[str, Any] = {}  # noqa: RUF012 - replaced per run by open_cassette's subclass
+    #: Start empty even when a file exists (``rewrite``); the file is replaced only on success.
+    fresh: bool = False
+
+    @staticmethod
+    def turn_source() -> int | None:
+        """The scenario turn being driven (set per run)."""
+        return None
+
+    def _load(self) -> None:
+        self._index: dict[tuple[str, str, str, str], deque[int]] = defaultdict(deque)
+        self._shapes: list[RequestShape] = []
+        self._recorded_ids = IdCanonicaliser()
+        self._live_ids = IdCanonicaliser()
+        self._turns: dict[int, int | None] = {}
+        self.last_no_match: NoMatch | None = None
+        self.file_existed = Path(self._path).is_file()
+        if self.fresh:
+            return
+        self._loading = True
+        try:
+            super()._load()
+        finally:
+            self._loading = False
+        metadata: dict[str, Any] = self._metadata or {}
+        recorded = metadata.get("convotest", {}).get("turns")
+        if isinstance(recorded, list) and len(recorded) == len(self.data):
+            for (request, _), turn in zip(self.data, recorded, strict=True):
+                self._turns[id(request)] = turn if isinstance(turn, int) else None
+
+    def append(self, request: Any, response: Any) -> None:
+        before = len(self.data)
+        super().append(request, response)
+        if len(self.data) == before:
+            return
+        stored, stored_response = self.data[-1]
+        shape = request_shape(stored.method, stored.uri, stored.body, self._recorded_ids, self.volatile)
+        self._recorded_ids.learn(stored_response.get("body", {}).get("string", b""))
+        self._shapes.append(shape)
+        if getattr(self, "_loading", False):
+            # Only what was on disk is replayable; what this run records is not played back to it.
+            self._index[shape.key].append(len(self.data) - 1)
+        else:
+            self._turns[id(stored)] = self.turn_source()
+
+    def _live_shape(self, request: Any) -> RequestShape | None:
+        filtered = self._before_record_request(request)
+        if not filtered:
+            return None
+        # Probe with a copy of the live id map: a request's ids count as seen only once it is played.
+        probe = IdCanonicaliser(dict(self._live_ids.seen), dict(self._live_ids.counts))
+        return request_shape(filtered.method, filtered.uri, filtered.body, probe, self.volatile)
+
+    def _next_index(self, request: Any) -> int | None:
+        shape = self._live_shape(request)
+        queue = self._index.get(shape.key) if shape else None
+        return queue[0] if queue else None
+
+    def __contains__(self, request: Any) -> bool:
+        return self._next_index(request) is not None
+
+    def can_play_response_for(self, request: Any) -> bool:
+        return bool(
+            self.record_mode != RecordMode.ALL
+            and (self.rewound or self.allow_playback_repeats)
+            and self._next_index(request) is not None
+        )
+
+    def play_response(self, request: Any) -> Any:
+        shape = self._live_shape(request)
+        queue = self._index.get(shape.key) if shape else None
+        if not queue:
+            raise vcr.errors.UnhandledHTTPRequestError(f"The cassette ({self._path!r}) has no match for {request!r}")
+        index = queue.popleft()
+        filtered = self._before_record_request(request)
+        request_shape(filtered.method, filtered.uri, filtered.body, self._live_ids, self.volatile)
+        stored_request, response = self.data[index]
+        self._live_ids.learn(response.get("body", {}).get("string", b""))
+        if self.play_counts[index] == 0 and index < self._loaded_count:
+            self._played_interactions.append((stored_request, response))
+        self.play_counts[index] += 1
+        if self._turns.get(id(stored_request)) is None:
+            self._turns[id(stored_request)] = self.turn_source()
+        return response
+
+    def find_requests_with_most_matches(self, request: Any) -> list[Any]:
+        # vcrpy calls this when it refuses a request; we explain the refusal ourselves, in order.
+        shape = self._live_shape(request)
+        unplayed = [i for i in range(len(self.data)) if self.play_counts[i] == 0]
+        if shape is not None:
+            same_route = [i for i in unplayed if self._shapes[i].path == shape.path]
+            candidates = same_route or unplayed
+            pick = candidates[0] if candidates else None
+            self.last_no_match = NoMatch(
+                shape=shape,
+                closest=(pick + 1, self._shapes[pick]) if pick is not None else None,
+                recorded=len(self.data),
+                played=len(self.data) - len(unplayed),
+                cassette_missing=not self.file_existed,
+            )
+        return []
+
+    def _persist(self, cassette_dict: dict[str, Any]) -> None:
+        turns = [self._turns.get(id(request)) for request in cassette_dict["requests"]]
+        metadata: dict[str, Any] = self._metadata or {}
+        self._metadata = {**metadata, "convotest": {**self.header, "turns": turns}}
+        super()._persist(cassette_dict)
+
+
+@dataclass
+class CassetteSession:
+    """An open cassette for one run. Call ``keep()`` when the run succeeded to have it written."""
+
+    path: Path
+    record_mode: str
+    cassette: Any
+    kept: bool = False
+
+    def keep(self) -> None:
+        """Mark the run as finished well: the cassette is written (if anything new was recorded)."""
+        self.kept = True
+
+    @property
+    def existed(self) -> bool:
+        """Whether a cassette file was there when the run started."""
+        return bool(self.cassette.file_existed)
+
+    @property
+    def interactions(self) -> int:
+        """Interactions in the cassette (recorded ones included)."""
+        return len(self.cassette.data)
+
+    @property
+    def all_played(self) -> bool:
+        """Whether every loaded interaction was replayed."""
+        return all(self.cassette.play_counts[i] > 0 for i in range(self.cassette._loaded_count))
+
+    @property
+    def recorded_new(self) -> bool:
+        """Whether this run sent anything to a real server."""
+        return bool(self.cassette.dirty)
+
+    def no_match(self) -> NoMatch | None:
+        """The explanation of the last refused request, if any."""
+        found: NoMatch | None = self.cassette.last_no_match
+        return found
+
+
+def is_no_match(exc: BaseException) -> bool:
+    """Whether ``exc`` (or its cause) is vcrpy refusing an unrecorded request."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, vcr.errors.CannotOverwriteExistingCassetteException):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+@contextlib.contextmanager
+def open_cassette(
+    path: Path,
+    *,
+    record_mode: str,
+    scrubber: Scrubber,
+    header: dict[str, Any],
+    turn_source: Callable[[], int | None],
+    volatile_fields: tuple[str, ...] = (),
+) -> Iterator[CassetteSession]:
+    """Patch HTTP for one run with the cassette at ``path``; write it atomically on ``keep()``."""
+    if record_mode not in _VCR_MODES:
+        raise ValueError(f"record mode must be one of {', '.join(RECORD_MODES)}, not {record_mode!r}")
+
+    def before_request(request: Any) -> Any:
+        request.uri = scrubber.uri(request.uri)
+        for name in list(request.headers):
+            if name.lower() in scrubber.headers:
+                del request.headers[name]
+            elif isinstance(request.headers[name], str):
+                request.headers[name] = scrubber.text(request.headers[name])
+        if request.body:
+            request.body = scrubber.data(request.body)
+        return request
+
+    def before_response(response: dict[str, Any]) -> dict[str, Any]:
+        response["headers"] = scrubber.header_map(response.get("headers", {}))
+        body = response.get("body", {})
+        if isinstance(body.get("string"), bytes):
+            body["string"] = scrubber.data(body["string"])
+        return response
+
+    config = vcr.VCR(decode_compressed_response=True).get_merged_config(
+        path=str(path),
+        record_mode=_VCR_MODES[record_mode],
+        before_record_request=before_request,
+        before_record_response=before_response,
+        persister=_AtomicPersister,
+        record_on_exception=False,
+        match_on=("method", "path"),
+    )
+
+    cls: Any = type(
+        "ConvotestCassette",
+        (_IndexedCassette,),
+        {
+            "volatile": volatile_fields,
+            "header": header,
+            "fresh": record_mode == "rewrite",
+            "turn_source": staticmethod(turn_source),
+        },
+    )
+
+    class _Discard(Exception):
+        """Leaves the cassette context without saving (vcrpy saves on a clean exit)."""
+
+    try:
+        with cls.use(**config) as cassette:
+            session = CassetteSession(path=path, record_mode=record_mode, cassette=cassette)
+            yield session
+            if not session.kept:
+                raise _Discard
+    except _Discard:
+        pass
