@@ -137,6 +137,8 @@ class TurnRecord:
     #: Server-side problems found while rebuilding (e.g. unknown previous_response_id).
     notes: list[str] = field(default_factory=list)
     tokens: TokenInfo | None = None
+    #: The context lacks items the traffic does not show (chain or conversation begun before it).
+    partial: bool = False
 
 
 @dataclass
