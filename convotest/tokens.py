@@ -7,7 +7,7 @@ The counting rules, and which parts are estimates rather than exact, are documen
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
@@ -122,8 +122,7 @@ def _apply(base: ModelLimits | None, values: Mapping[str, Any], model: str, sour
         missing = [k for k in ("context_window", "max_output_tokens") if k not in clean]
         if missing:
             raise ConfigError(
-                f"unknown model {model!r}: {' and '.join(missing)} not set; "
-                + _SETTING_HINT.format(model=model)
+                f"unknown model {model!r}: {' and '.join(missing)} not set; " + _SETTING_HINT.format(model=model)
             )
         clean.setdefault("encoding", _default_encoding(model))
         return ModelLimits(**clean)
@@ -147,9 +146,7 @@ def model_limits(
     base = MODEL_TABLE[key] if key is not None else default
     if not overrides:
         if base is None:
-            raise ConfigError(
-                f"unknown model {model!r}: no built-in limits; " + _SETTING_HINT.format(model=model)
-            )
+            raise ConfigError(f"unknown model {model!r}: no built-in limits; " + _SETTING_HINT.format(model=model))
         return base
     if set(overrides) <= _LIMIT_FIELDS:
         return _apply(base, overrides, model, "limits")
@@ -202,14 +199,33 @@ TOKENS_PER_NAME = 1
 #: …and every request 3 for the primer of the reply (``<|start|>assistant<|message|>``).
 REPLY_PRIMER = 3
 #: /v1/responses/compact reports this many input tokens more than its window's text (calibrated).
-COMPACT_OVERHEAD = 90
+COMPACT_OVERHEAD = 93
 #: Estimate for one image part: 85 for ``detail: low``, else a 1024×1024 image at high detail.
 IMAGE_TOKENS_LOW = 85
 IMAGE_TOKENS_HIGH = 765
 #: Estimate of a compaction item's cost per character of its ``encrypted_content`` (calibrated).
-COMPACTION_TOKENS_PER_CHAR = 0.0
+COMPACTION_TOKENS_PER_CHAR = 0.0985
 #: Framing estimate for a function call / its output in the context.
-FUNCTION_CALL_OVERHEAD = 3
+FUNCTION_CALL_OVERHEAD = 5
+FUNCTION_CALL_OUTPUT_OVERHEAD = 5
+#: Structured output (``text.format`` / ``response_format`` json_schema): tokens of the schema's compact
+#: JSON plus this (estimate, fitted on gpt-5.4 traffic).
+STRUCTURED_OUTPUT_OVERHEAD = -4
+#: Responses renders function definitions this much shorter than the cookbook's Chat estimate.
+RESPONSES_TOOLS_DELTA = -6
+#: gpt-5 family: per assistant message, and reply primer relative to ``REPLY_PRIMER`` (calibrated).
+GPT5_PER_ASSISTANT = 2
+GPT5_PRIMER_DELTA = -1
+#: Function definitions, the cookbook's constants for gpt-4o (estimate).
+TOOLS_INIT = 0
+FUNC_INIT = 7
+PROP_INIT = 3
+PROP_KEY = 3
+ENUM_INIT = -3
+ENUM_ITEM = 3
+FUNC_END = 12
+#: Before the latest compaction item the server keeps only these messages (calibrated, estimate).
+_KEPT_BEFORE_COMPACTION = frozenset({"user", "system", "developer"})
 
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})
 _IMAGE_PARTS = frozenset({"input_image", "image_url", "image"})
@@ -249,13 +265,50 @@ def _image_detail(part: Mapping[str, Any]) -> str:
     return str(detail or "auto")
 
 
+@dataclass(frozen=True)
+class _Rendering:
+    """How a model family frames a conversation: what the per-message and per-reply overheads are."""
+
+    key: str
+    encoding: str
+    #: Extra tokens on every assistant message (gpt-5's ``<|channel|>final``).
+    per_assistant: int
+    primer: int
+
+
+def _rendering(model: str | None) -> _Rendering:
+    name = _base_name(model or "")
+    enc = _default_encoding(name)
+    # gpt-5 renders replies with a channel marker (2 tokens more per assistant message) and primes the
+    # reply with one token less (docs/tokens.md, calibrated on the gpt-5-mini and gpt-5.4 traffic).
+    if name == "gpt-5" or name.startswith(("gpt-5-", "gpt-5.")):
+        return _Rendering(f"gpt-5/{enc}", enc, GPT5_PER_ASSISTANT, REPLY_PRIMER + GPT5_PRIMER_DELTA)
+    return _Rendering(f"chat/{enc}", enc, 0, REPLY_PRIMER)
+
+
+def _is_message(item: Mapping[str, Any]) -> bool:
+    return item.get("type") in (None, "message") and "role" in item
+
+
+def _rendered(items: Sequence[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    """The items the server renders: before the latest compaction item only user/system messages remain."""
+    last = -1
+    for i, item in enumerate(items):
+        if item.get("type") == "compaction":
+            last = i
+    for i, item in enumerate(items):
+        if i < last and not (_is_message(item) and item.get("role") in _KEPT_BEFORE_COMPACTION):
+            continue
+        yield item
+
+
 class TokenCounter:
     """Counts tokens with two caches: text → tokens, and item → tokens (framing included).
 
-    Counting a growing history turn after turn therefore encodes each distinct text once: the items
-    already seen are looked up by their canonical JSON. ``encoder(encoding_name, text) -> int`` can be
-    replaced (tests count calls through it); by default it is tiktoken via ``tokenizer_data``. The caches
-    are dropped wholesale when they exceed ``max_entries`` so a long-lived counter cannot grow forever.
+    Counting a growing history turn after turn therefore encodes each distinct text once: items already
+    seen are looked up by role + text (messages) or canonical JSON (anything else). ``encoder(encoding,
+    text) -> int`` can be replaced (tests count calls through it); by default it is tiktoken loaded via
+    ``tokenizer_data``. Each cache is dropped wholesale past ``max_entries`` so it cannot grow forever.
     """
 
     def __init__(
@@ -267,8 +320,8 @@ class TokenCounter:
         self._encoder = encoder or _tiktoken_count
         self._max_entries = max_entries
         self._texts: dict[tuple[str, str], int] = {}
-        self._items: dict[tuple[str, str], int] = {}
-        #: Calls that reached the encoder (cache misses on text).
+        self._items: dict[tuple[str, ...], int] = {}
+        #: Texts that reached the encoder (text-cache misses).
         self.encoded = 0
 
     def text(self, text: str, model: str | None = None, *, encoding: str | None = None) -> int:
@@ -288,23 +341,30 @@ class TokenCounter:
         return n
 
     def message(self, role: str, text: str, *, model: str | None = None, name: str | None = None) -> int:
-        """One message by the cookbook formula: 3 + role + content (+ 1 + name)."""
-        enc = _default_encoding(model or "")
-        n = TOKENS_PER_MESSAGE + self.text(role, encoding=enc) + self.text(text, encoding=enc)
+        """One message by the cookbook formula: 3 + role + content (+ 1 + name), per the model's rendering."""
+        item: dict[str, Any] = {"role": role, "content": text}
         if name:
-            n += TOKENS_PER_NAME + self.text(name, encoding=enc)
-        return n
+            item["name"] = name
+        return self.item(item, model=model)
 
     def item(self, item: Mapping[str, Any], *, model: str | None = None) -> int:
-        """Tokens of one context item (Chat message or Responses input/output item), cached by its JSON."""
-        enc = _default_encoding(model or "")
-        key = (enc, _canonical(item))
+        """Tokens of one context item (Chat message or Responses input/output item), cached."""
+        r = _rendering(model)
+        key: tuple[str, ...]
+        if _is_message(item) and not item.get("tool_calls"):
+            text, other = _parts_text(item.get("content"))
+            name = item.get("name")
+            key = (r.key, "m", str(item["role"]), name if isinstance(name, str) else "", text)
+            if other:
+                key += (_canonical(other),)
+        else:
+            key = (r.key, "j", _canonical(item))
         hit = self._items.get(key)
         if hit is not None:
             return hit
         if len(self._items) >= self._max_entries:
             self._items.clear()
-        n = self._count_item(item, enc)
+        n = self._count_item(item, r)
         self._items[key] = n
         return n
 
@@ -315,55 +375,84 @@ class TokenCounter:
         model: str | None = None,
         instructions: str | None = None,
     ) -> int:
-        """A whole context: ``instructions`` as a system message, every item, and the reply primer."""
-        n = REPLY_PRIMER
+        """A whole context: ``instructions`` as a system message, every rendered item, the reply primer."""
+        n = _rendering(model).primer
         if instructions:
             n += self.message("system", instructions, model=model)
-        for item in items:
+        for item in _rendered(items):
             n += self.item(item, model=model)
         return n
 
-    def request(self, path: str, body: Mapping[str, Any]) -> int:
+    def request(
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        context: Sequence[Mapping[str, Any]] | None = None,
+    ) -> int:
         """Input tokens of one request body, as ``count_request_tokens`` (see there)."""
         endpoint = _endpoint(path)
         model = str(body.get("model") or "")
         if endpoint == "chat":
-            messages = body.get("messages") or []
+            messages = context if context is not None else body.get("messages") or []
             n = self.items(messages, model=model)
             tools = [t.get("function", t) for t in body.get("tools") or [] if isinstance(t, Mapping)]
             tools += [f for f in body.get("functions") or [] if isinstance(f, Mapping)]
-            n += self._tools(tools, model)
+            n += self.tools(tools, model=model)
             fmt = body.get("response_format")
             if isinstance(fmt, Mapping) and isinstance(fmt.get("json_schema"), Mapping):
-                n += self.text(_canonical(fmt["json_schema"]), model)
+                n += self._schema(fmt["json_schema"], model)
             return n
-        items = _input_items(body.get("input"))
+        items = context if context is not None else _input_items(body.get("input"))
         instructions = body.get("instructions")
-        n = self.items(
-            items, model=model, instructions=instructions if isinstance(instructions, str) else None
-        )
+        n = self.items(items, model=model, instructions=instructions if isinstance(instructions, str) else None)
         tools = [t for t in body.get("tools") or [] if isinstance(t, Mapping) and t.get("type") == "function"]
-        n += self._tools(tools, model)
+        if tools:
+            n += max(0, self.tools(tools, model=model) + RESPONSES_TOOLS_DELTA)
         text = body.get("text")
         fmt = text.get("format") if isinstance(text, Mapping) else None
         if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
-            n += self.text(_canonical(fmt.get("schema")), model)
+            n += self._schema(fmt, model)
         if endpoint == "compact":
             n += COMPACT_OVERHEAD
         return n
 
+    def tools(self, tools: Sequence[Mapping[str, Any]], *, model: str | None = None) -> int:
+        """Function definitions (estimate, after the OpenAI cookbook's ``num_tokens_for_tools``)."""
+        if not tools:
+            return 0
+        n = TOOLS_INIT
+        for fn in tools:
+            desc = fn.get("description") or ""
+            n += FUNC_INIT + self.text(f"{fn.get('name', '')}:{desc}" if desc else str(fn.get("name", "")), model)
+            params = fn.get("parameters")
+            props = params.get("properties") if isinstance(params, Mapping) else None
+            if isinstance(props, Mapping) and props:
+                n += PROP_INIT
+                for key, spec in props.items():
+                    spec = spec if isinstance(spec, Mapping) else {}
+                    n += PROP_KEY + self.text(f"{key}:{spec.get('type', '')}:{spec.get('description') or ''}", model)
+                    enum = spec.get("enum")
+                    if isinstance(enum, list) and enum:
+                        n += ENUM_INIT + sum(ENUM_ITEM + self.text(str(v), model) for v in enum)
+        return n + FUNC_END
+
     # -- internals --
 
-    def _count_item(self, item: Mapping[str, Any], enc: str) -> int:
+    def _schema(self, fmt: Mapping[str, Any], model: str) -> int:
+        # Structured output: the schema's compact JSON plus a fitted constant (estimate).
+        return max(0, self.text(_canonical(fmt.get("schema")), model) + STRUCTURED_OUTPUT_OVERHEAD)
+
+    def _count_item(self, item: Mapping[str, Any], r: _Rendering) -> int:
+        enc = r.encoding
         kind = item.get("type")
-        if kind in (None, "message") and "role" in item:
+        if _is_message(item):
             text, other = _parts_text(item.get("content"))
+            role = str(item["role"])
             name = item.get("name")
-            n = (
-                TOKENS_PER_MESSAGE
-                + self.text(str(item["role"]), encoding=enc)
-                + self.text(text, encoding=enc)
-            )
+            n = TOKENS_PER_MESSAGE + self.text(role, encoding=enc) + self.text(text, encoding=enc)
+            if role == "assistant":
+                n += r.per_assistant
             if isinstance(name, str) and name:
                 n += TOKENS_PER_NAME + self.text(name, encoding=enc)
             n += sum(self._part(p, enc) for p in other)
@@ -383,7 +472,7 @@ class TokenCounter:
         if kind == "function_call_output":
             output = item.get("output")
             text = output if isinstance(output, str) else _parts_text(output)[0]
-            return TOKENS_PER_MESSAGE + FUNCTION_CALL_OVERHEAD + self.text(text, encoding=enc)
+            return TOKENS_PER_MESSAGE + FUNCTION_CALL_OUTPUT_OVERHEAD + self.text(text, encoding=enc)
         if kind == "compaction":
             return round(len(str(item.get("encrypted_content") or "")) * COMPACTION_TOKENS_PER_CHAR)
         # Reasoning items of earlier turns are dropped by the server; item references cannot be resolved
@@ -395,25 +484,6 @@ class TokenCounter:
             return IMAGE_TOKENS_LOW if _image_detail(part) == "low" else IMAGE_TOKENS_HIGH
         # Files, audio and unknown parts: their text fields, if any (estimate).
         return sum(self.text(v, encoding=enc) for k, v in part.items() if k != "type" and isinstance(v, str))
-
-    def _tools(self, tools: Sequence[Mapping[str, Any]], model: str) -> int:
-        """Function definitions, after the OpenAI cookbook's estimate (``num_tokens_for_tools``)."""
-        if not tools:
-            return 0
-        n = 0
-        for fn in tools:
-            n += 7 + self.text(f"{fn.get('name', '')}:{fn.get('description', '')}".rstrip(":"), model)
-            params = fn.get("parameters")
-            props = params.get("properties") if isinstance(params, Mapping) else None
-            if isinstance(props, Mapping) and props:
-                n += 3
-                for key, spec in props.items():
-                    spec = spec if isinstance(spec, Mapping) else {}
-                    n += 3 + self.text(f"{key}:{spec.get('type', '')}:{spec.get('description', '')}", model)
-                    enum = spec.get("enum")
-                    if isinstance(enum, list) and enum:
-                        n += -3 + sum(3 + self.text(str(v), model) for v in enum)
-        return n + 12
 
 
 def _tiktoken_count(encoding: str, text: str) -> int:
@@ -444,15 +514,21 @@ def _input_items(value: Any) -> list[Mapping[str, Any]]:
 _DEFAULT_COUNTER = TokenCounter()
 
 
-def count_request_tokens(path: str, body: Mapping[str, Any]) -> int:
+def count_request_tokens(
+    path: str,
+    body: Mapping[str, Any],
+    *,
+    context: Sequence[Mapping[str, Any]] | None = None,
+) -> int:
     """Input tokens the server reports for ``body`` sent to ``path`` (Chat, Responses, compact, input_tokens).
 
     Exact for plain-text messages (cookbook formula, ``instructions`` as a system message); tools,
     images, compaction and reasoning items, and the compact endpoint's overhead are estimates
     (docs/tokens.md). Counts only what the body holds: for a ``previous_response_id`` / ``conversation``
-    request, rebuild the context and use ``count_items_tokens``.
+    request, pass the rebuilt items as ``context`` (they replace ``input`` / ``messages``; tools, the
+    response format and the compact overhead still come from ``body``).
     """
-    return _DEFAULT_COUNTER.request(path, body)
+    return _DEFAULT_COUNTER.request(path, body, context=context)
 
 
 def count_items_tokens(
