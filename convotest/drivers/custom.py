@@ -1,0 +1,153 @@
+"""Custom drivers: run the user's own conversation code (``driver: "pkg.mod:Name"``) as mode ``custom``.
+
+The user's class is constructed with the SDK client the harness provides — ``Name(client)`` or
+``Name(client, scenario)`` — and called once per scenario turn: ``send(text) -> str`` for a user turn,
+``send_messages([{"role", "content"}, …]) -> str`` for an ``input`` turn of several messages, ``compact()``
+for a compact step. Each may be a coroutine function when the client is an ``AsyncOpenAI``.
+See docs/custom-drivers.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+import openai
+
+from convotest.drivers.base import Driver, input_messages, register
+from convotest.errors import ConfigError, DriverError
+from convotest.scenario.model import Message, Scenario, Turn
+
+__all__ = ["CustomDriver", "load_driver_class"]
+
+_FORM = '"package.module:ClassName"'
+
+
+def _where(scenario: Scenario) -> str:
+    loc = scenario.locs.get("driver") or scenario.loc
+    return f"{loc if loc is not None else scenario.path}: scenario {scenario.name!r}"
+
+
+def load_driver_class(spec: str, scenario: Scenario) -> type[Any]:
+    """Import the class named by ``spec`` (``"pkg.mod:Name"``); ``ConfigError`` naming the driver if it can't."""
+    where = _where(scenario)
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name.strip() or not attr.strip() or ":" in attr:
+        raise ConfigError(f"{where}: driver {spec!r} must look like {_FORM}")
+    module_name, attr = module_name.strip(), attr.strip()
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ConfigError(
+            f"{where}: driver {spec!r}: cannot import module {module_name!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+    target: Any = module
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise ConfigError(f"{where}: driver {spec!r}: module {module_name!r} has no attribute {attr!r}")
+        target = getattr(target, part)
+    if not inspect.isclass(target):
+        raise ConfigError(
+            f"{where}: driver {spec!r}: {attr!r} is a {type(target).__name__}, "
+            "expected a class with a send(text) method"
+        )
+    if not callable(getattr(target, "send", None)):
+        raise ConfigError(f"{where}: driver {spec!r}: class {target.__name__} has no send(text) method")
+    return target
+
+
+def _construct(cls: type[Any], client: Any, scenario: Scenario, spec: str) -> Any:
+    """``cls(client, scenario)`` if its signature takes both, else ``cls(client)``."""
+    where = _where(scenario)
+    try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):
+        signature = None
+    args: tuple[Any, ...] = (client,)
+    if signature is not None:
+        for candidate in ((client, scenario), (client,)):
+            try:
+                signature.bind(*candidate)
+            except TypeError:
+                continue
+            args = candidate
+            break
+        else:
+            raise ConfigError(
+                f"{where}: driver {spec!r}: {cls.__name__}{signature} must accept the client as its only "
+                "argument, or (client, scenario)"
+            )
+    try:
+        return cls(*args)
+    except Exception as exc:
+        raise DriverError(f"{where}: driver {spec!r}: {cls.__name__}(…) raised {type(exc).__name__}: {exc}") from exc
+
+
+async def _call(method: Any, *args: Any) -> Any:
+    result = method(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+@register
+class CustomDriver(Driver):
+    """Adapts a user's ``send(text) -> str`` class to the driver interface."""
+
+    name = "custom"
+    api = "custom"
+    # Whether the user's code can compact is found out at the compact step (it needs a compact() method).
+    supports_compact = True
+    supports_server_compaction = True
+
+    def __init__(self, client: openai.OpenAI | openai.AsyncOpenAI, scenario: Scenario, spec: str | None = None) -> None:
+        super().__init__(client, scenario)
+        spec = spec or scenario.driver
+        if not spec:
+            raise ConfigError(f"{_where(scenario)}: mode 'custom' needs a driver: set driver: {_FORM} in the scenario")
+        self.spec = spec
+        self.target_class = load_driver_class(spec, scenario)
+        self.target = _construct(self.target_class, client, scenario, spec)
+
+    @classmethod
+    def check_scenario(cls, scenario: Scenario) -> None:
+        """Custom drivers take the scenario as it is: params and compaction are the user's business."""
+
+    def _label(self) -> str:
+        return f"driver {self.spec!r}"
+
+    async def aturn(self, turn: Turn) -> str | None:
+        """Call the user's ``send`` / ``send_messages`` / ``compact`` for this turn."""
+        name = self.target_class.__name__
+        if turn.kind == "compact":
+            method = getattr(self.target, "compact", None)
+            if not callable(method):
+                raise DriverError(
+                    f"turn {turn.number} ({turn.describe()}) is a compact step but {self._label()} "
+                    f"({name}) has no compact() method"
+                )
+            await _call(method)
+            return None
+        if len(turn.messages) == 1 and turn.messages[0].role == "user":
+            return self._reply(await _call(self.target.send, turn.messages[0].content), "send")
+        method = getattr(self.target, "send_messages", None)
+        if not callable(method):
+            raise DriverError(
+                f"turn {turn.number} ({turn.describe()}) sends {len(turn.messages)} messages but "
+                f"{self._label()} ({name}) has no send_messages(messages) method"
+            )
+        return self._reply(await _call(method, input_messages(turn.messages)), "send_messages")
+
+    async def send(self, messages: Sequence[Message]) -> str | None:
+        """Send messages through the user's driver (as an ``input`` turn would)."""
+        turn = Turn(index=0, kind="input", messages=tuple(messages))
+        return await self.aturn(turn)
+
+    def _reply(self, value: Any, method: str) -> str:
+        if not isinstance(value, str):
+            raise DriverError(
+                f"{self._label()}: {method}() returned {type(value).__name__}, expected the reply text (str)"
+            )
+        return value
