@@ -7,12 +7,16 @@ The counting rules, and which parts are estimates rather than exact, are documen
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
-from convotest.errors import ConfigError
+from convotest.errors import ConfigError, SourceLoc
+from convotest.failures import Failure
+from convotest.scenario.model import Scenario, TokensExpect
 from convotest.tokenizer_data import get_encoding
+from convotest.transcript import ContextItem, TokenInfo, Transcript, TurnRecord
 
 if TYPE_CHECKING:
     import tiktoken
@@ -21,12 +25,19 @@ __all__ = [
     "COMPACT_OVERHEAD",
     "MODEL_TABLE",
     "ModelLimits",
+    "Projection",
     "TokenCounter",
+    "annotate",
+    "check_tokens",
     "count_items_tokens",
     "count_request_tokens",
     "count_text",
     "encoding_for",
+    "estimate_record",
+    "format_token_table",
     "model_limits",
+    "project",
+    "window_failure",
 ]
 
 
@@ -539,3 +550,407 @@ def count_items_tokens(
 ) -> int:
     """Input tokens of a fully rebuilt Responses context (short-form or typed items) plus ``instructions``."""
     return _DEFAULT_COUNTER.items(items, model=model, instructions=instructions)
+
+
+# --- per-turn accounting ----------------------------------------------------------------------------
+
+_MAX_OUTPUT_KEYS = ("max_output_tokens", "max_completion_tokens", "max_tokens")
+
+
+def _countable(item: ContextItem) -> Mapping[str, Any]:
+    """The item to count for a context item: its raw form, normalised where Chat splits things up."""
+    raw = item.raw
+    if isinstance(raw, Mapping):
+        if item.kind == "message" and raw.get("tool_calls"):
+            # reconstruct gives each Chat tool call its own function_call item: don't count it twice.
+            return {k: v for k, v in raw.items() if k != "tool_calls"}
+        if item.kind == "function_call" and isinstance(raw.get("function"), Mapping):
+            fn = raw["function"]
+            return {"type": "function_call", "name": fn.get("name", ""), "arguments": fn.get("arguments", "")}
+        return raw
+    if item.kind == "message":
+        return {"role": item.role or "user", "content": item.text or ""}
+    return {"type": item.kind}
+
+
+def _requested_max_output(request: Mapping[str, Any], params: Mapping[str, Any] | None, limits: ModelLimits) -> int:
+    for source in (request, params or {}):
+        for key in _MAX_OUTPUT_KEYS:
+            value = source.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+    return limits.max_output_tokens
+
+
+def _truncated(rec: TurnRecord) -> bool:
+    if rec.status == "incomplete":
+        return True
+    response = rec.response or {}
+    details = response.get("incomplete_details")
+    if isinstance(details, Mapping) and details.get("reason"):
+        return True
+    choices = response.get("choices")
+    return isinstance(choices, list) and any(
+        isinstance(c, Mapping) and c.get("finish_reason") == "length" for c in choices
+    )
+
+
+def estimate_record(rec: TurnRecord, counter: TokenCounter | None = None) -> int:
+    """Local estimate of the input tokens of one model call: its effective context plus instructions."""
+    counter = counter or _DEFAULT_COUNTER
+    items = [_countable(ci) for ci in rec.context]
+    body: dict[str, Any] = dict(rec.request)
+    body.setdefault("model", rec.model or "")
+    if rec.endpoint == "chat" and rec.instructions is not None:
+        # reconstruct moved the leading system message into ``instructions``: put it back in front.
+        first = rec.request.get("messages", [{}])[0] if rec.request.get("messages") else {}
+        role = first.get("role", "system") if isinstance(first, Mapping) else "system"
+        items.insert(0, {"role": role, "content": rec.instructions})
+    else:
+        body["instructions"] = rec.instructions
+    return counter.request(rec.exchange.path or _PATHS[rec.endpoint], body, context=items)
+
+
+_PATHS = {"chat": "/v1/chat/completions", "responses": "/v1/responses", "compact": "/v1/responses/compact"}
+
+
+def annotate(
+    transcript: Transcript,
+    *,
+    limits: ModelLimits | None = None,
+    params: Mapping[str, Any] | None = None,
+    counter: TokenCounter | None = None,
+) -> None:
+    """Fill ``TurnRecord.tokens`` for every model call of ``transcript``, in order.
+
+    ``limits`` applies to every call (else each call's model is looked up: ``ConfigError`` when unknown);
+    ``params`` are the scenario's request parameters, consulted for the requested max output when the
+    request body has none. Billed input is the running sum of reported input tokens (estimates for
+    successful calls that report no usage; nothing for failed calls, which are not billed).
+    """
+    counter = counter or TokenCounter()
+    billed = 0
+    for rec in transcript.turns:
+        lim = limits or model_limits(rec.model or "")
+        estimate = estimate_record(rec, counter)
+        usage = rec.usage
+        reported = usage.input_tokens if usage is not None else None
+        used = reported if reported is not None else estimate
+        if reported is not None:
+            billed += reported
+        elif 200 <= rec.http_status < 300 and rec.response is not None:
+            billed += estimate
+        max_out = _requested_max_output(rec.request, params, lim)
+        rec.tokens = TokenInfo(
+            estimate=estimate,
+            reported_input=reported,
+            cached=usage.cached_tokens if usage is not None else None,
+            output=usage.output_tokens if usage is not None else None,
+            reasoning=usage.reasoning_tokens if usage is not None else None,
+            total=usage.total_tokens if usage is not None else None,
+            context_window=lim.context_window,
+            max_output_tokens=max_out,
+            window_used=used / lim.context_window,
+            headroom=lim.context_window - used - max_out,
+            billed_input=billed,
+            truncated=_truncated(rec),
+            max_input_tokens=lim.max_input_tokens,
+        )
+
+
+# --- checks -------------------------------------------------------------------------------------------
+
+
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.1f}%".replace(".0%", "%")
+
+
+def _input_of(info: TokenInfo) -> int:
+    return info.reported_input if info.reported_input is not None else info.estimate
+
+
+def _limit_label(info: TokenInfo) -> tuple[int, str]:
+    """The input limit a call must stay under, and how to name it in a message."""
+    if info.max_input_tokens is not None and info.max_input_tokens < info.context_window:
+        return info.max_input_tokens, "input limit"
+    return info.context_window, "window"
+
+
+def window_failure(rec: TurnRecord, mode: str | None = None, loc: SourceLoc | None = None) -> Failure | None:
+    """``input 131,204 tokens > window 128,000 (gpt-4o)`` when a call's input exceeds the model's limit."""
+    info = rec.tokens
+    if info is None:
+        return None
+    used = _input_of(info)
+    limit, label = _limit_label(info)
+    if used <= limit:
+        return None
+    msg = f"input {_n(used)} tokens > {label} {_n(limit)} ({rec.model or 'model'})"
+    if info.reported_input is None:
+        msg += " — estimated locally, the call reported no usage"
+    return Failure(check="tokens.window", message=msg, turn=rec.turn, mode=mode, loc=loc)
+
+
+def _check_one(
+    exp: TokensExpect,
+    locs: Mapping[str, SourceLoc],
+    fallback: SourceLoc | None,
+    rec: TurnRecord,
+    info: TokenInfo,
+    turn: int,
+    mode: str,
+) -> list[Failure]:
+    out: list[Failure] = []
+    model = rec.model or "model"
+
+    def fail(key: str, message: str) -> None:
+        out.append(Failure(f"tokens.{key}", message, turn, mode, locs.get(f"tokens.{key}", fallback)))
+
+    used = _input_of(info)
+    if exp.input_max is not None and used > exp.input_max:
+        fail("input_max", f"input {_n(used)} tokens > input_max {_n(exp.input_max)}")
+    if exp.input_min is not None and used < exp.input_min:
+        fail("input_min", f"input {_n(used)} tokens < input_min {_n(exp.input_min)}")
+    if exp.output_max is not None and info.output is not None and info.output > exp.output_max:
+        fail("output_max", f"output {_n(info.output)} tokens > output_max {_n(exp.output_max)}")
+    if exp.reasoning_max is not None and info.reasoning is not None and info.reasoning > exp.reasoning_max:
+        fail("reasoning_max", f"reasoning {_n(info.reasoning)} tokens > reasoning_max {_n(exp.reasoning_max)}")
+    if exp.total_max is not None and info.total is not None and info.total > exp.total_max:
+        fail("total_max", f"total {_n(info.total)} tokens > total_max {_n(exp.total_max)}")
+    if exp.headroom_min is not None and info.headroom < exp.headroom_min:
+        fail(
+            "headroom_min",
+            f"headroom {_n(info.headroom)} tokens < headroom_min {_n(exp.headroom_min)} (window "
+            f"{_n(info.context_window)} − input {_n(used)} − max output {_n(info.max_output_tokens)}, {model})",
+        )
+    if exp.window_used_max is not None and info.window_used > exp.window_used_max:
+        fail(
+            "window_used_max",
+            f"window used {_pct(info.window_used)} > window_used_max {_pct(exp.window_used_max)} "
+            f"(input {_n(used)} of {_n(info.context_window)}, {model})",
+        )
+    if exp.estimate_tolerance is not None and info.reported_input is not None:
+        diff = abs(info.estimate - info.reported_input)
+        if diff > exp.estimate_tolerance:
+            fail(
+                "estimate_tolerance",
+                f"estimate {_n(info.estimate)} tokens differs from reported {_n(info.reported_input)} by "
+                f"{_n(diff)} > estimate_tolerance {_n(exp.estimate_tolerance)}",
+            )
+    if exp.billed_input_max is not None and info.billed_input > exp.billed_input_max:
+        fail(
+            "billed_input_max",
+            f"billed input {_n(info.billed_input)} tokens so far > billed_input_max {_n(exp.billed_input_max)}",
+        )
+    return out
+
+
+def check_tokens(scenario: Scenario, mode: str, transcript: Transcript) -> list[Failure]:
+    """Evaluate ``expect.tokens`` (scenario level on every turn, then turn level) and window overflows.
+
+    Checks read the last model call of each turn. Calls not yet annotated are annotated with the
+    scenario's model limits first. A call whose input exceeds the window (or gpt-5's input limit) is
+    reported as ``tokens.window`` even without an expectation.
+    """
+    if any(rec.tokens is None for rec in transcript.turns):
+        overrides = {
+            k: v
+            for k, v in (
+                ("context_window", scenario.limits.context_window),
+                ("max_output_tokens", scenario.limits.max_output_tokens),
+            )
+            if v is not None
+        }
+        annotate(transcript, limits=model_limits(scenario.model, overrides=overrides), params=scenario.params)
+    failures: list[Failure] = []
+    scenario_exp = scenario.expect.tokens if scenario.expect is not None else None
+    scenario_locs = scenario.expect.locs if scenario.expect is not None else {}
+    for turn in scenario.turns:
+        rec = transcript.last_for_turn(turn.index)
+        if rec is None or rec.tokens is None:
+            continue
+        overflow = window_failure(rec, mode, turn.loc)
+        if overflow is not None:
+            failures.append(replace(overflow, turn=turn.index))
+        if scenario_exp is not None:
+            fallback = scenario_locs.get("tokens", scenario.loc)
+            failures += _check_one(scenario_exp, scenario_locs, fallback, rec, rec.tokens, turn.index, mode)
+        if turn.expect is not None and turn.expect.tokens is not None:
+            locs = turn.expect.locs
+            fallback = locs.get("tokens", turn.loc)
+            failures += _check_one(turn.expect.tokens, locs, fallback, rec, rec.tokens, turn.index, mode)
+    return failures
+
+
+# --- projection ---------------------------------------------------------------------------------------
+
+#: How many of the latest turns the growth rate is fitted on.
+PROJECTION_WINDOW = 5
+#: The smallest ``compact_threshold`` the API accepts for server-side compaction.
+MIN_COMPACT_THRESHOLD = 1_000
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Where a conversation is heading if it keeps growing as in its last turns."""
+
+    model: str
+    #: Input tokens of the last model call of each observed turn (reported, else estimated), in order.
+    inputs: tuple[int, ...]
+    #: 1-based number of the last observed turn.
+    last_turn: int
+    #: Fitted input growth per turn (least squares over the last ``PROJECTION_WINDOW`` turns).
+    growth: float
+    #: The input the conversation must stay under: the window (or input limit), or its fraction.
+    limit: int
+    limit_label: str
+    #: 1-based turn at which input would first exceed ``limit``; ``None`` if it never does.
+    crossing_turn: int | None
+    #: A ``compact_threshold`` that keeps every turn under ``limit``; ``None`` if none can.
+    compact_threshold: int | None
+
+    @property
+    def last_input(self) -> int:
+        """Input tokens of the last observed turn."""
+        return self.inputs[-1] if self.inputs else 0
+
+    def describe(self) -> str:
+        """One line for the terminal summary and the CLI."""
+        now = f"input {_n(self.last_input)} at turn {self.last_turn}"
+        target = f"{self.limit_label} {_n(self.limit)} ({self.model})"
+        if self.crossing_turn is None:
+            return f"projection: {now}, not growing; stays under the {target}"
+        if self.crossing_turn <= self.last_turn:
+            head = f"projection: {now} is already over the {target}"
+        else:
+            head = (
+                f"projection: {now}, growing {_n(round(self.growth))} tokens/turn: crosses the {target} "
+                f"at turn {self.crossing_turn}"
+            )
+        if self.compact_threshold is None:
+            return head + "; no compact_threshold can keep it under (one turn adds too much)"
+        return head + f"; compact_threshold {_n(self.compact_threshold)} would keep it under"
+
+
+def _slope(values: Sequence[int]) -> float:
+    n = len(values)
+    if n < 2:
+        return 0.0
+    mean_x = (n - 1) / 2
+    mean_y = sum(values) / n
+    num = sum((x - mean_x) * (y - mean_y) for x, y in enumerate(values))
+    den = sum((x - mean_x) ** 2 for x in range(n))
+    return num / den
+
+
+def project(
+    transcript: Transcript,
+    limits: ModelLimits,
+    *,
+    window_used_max: float | None = None,
+) -> Projection:
+    """Project input growth: the turn that would cross the window (or ``window_used_max`` of it).
+
+    Growth is the least-squares slope of the input of each turn's last model call over the last
+    ``PROJECTION_WINDOW`` turns. The suggested compaction threshold leaves room for one more turn of
+    growth below the limit, rounded down to a thousand (server-side compaction needs ≥ 1,000).
+    Raises ``ValueError`` when no call has been annotated.
+    """
+    per_turn: dict[int, int] = {}
+    model = ""
+    for pos, rec in enumerate(transcript.turns):
+        if rec.tokens is None:
+            continue
+        # Foreign traffic has no turn tags: every call is its own turn.
+        per_turn[rec.turn if rec.turn is not None else pos] = _input_of(rec.tokens)
+        model = rec.model or model
+    if not per_turn:
+        raise ValueError("no annotated model call to project from (run tokens.annotate first)")
+    keys = sorted(per_turn)
+    inputs = tuple(per_turn[k] for k in keys)
+    last_turn = keys[-1] + 1
+    if window_used_max is not None:
+        limit, label = int(limits.context_window * window_used_max), f"{_pct(window_used_max)} of the window"
+    elif limits.max_input_tokens is not None and limits.max_input_tokens < limits.context_window:
+        limit, label = limits.max_input_tokens, "input limit"
+    else:
+        limit, label = limits.context_window, "window"
+    growth = _slope(inputs[-PROJECTION_WINDOW:])
+    last = inputs[-1]
+    crossing: int | None
+    if last > limit:
+        crossing = last_turn
+    elif growth <= 0:
+        crossing = None
+    else:
+        crossing = last_turn + max(1, math.floor((limit - last) / growth) + 1)
+    step = math.ceil(max(growth, 0.0))
+    threshold = (limit - step) // 1000 * 1000
+    return Projection(
+        model=model or "model",
+        inputs=inputs,
+        last_turn=last_turn,
+        growth=growth,
+        limit=limit,
+        limit_label=label,
+        crossing_turn=crossing,
+        compact_threshold=threshold if threshold >= MIN_COMPACT_THRESHOLD else None,
+    )
+
+
+# --- table ------------------------------------------------------------------------------------------
+
+_COLUMNS = (
+    "turn",
+    "endpoint",
+    "estimate",
+    "input",
+    "cached",
+    "output",
+    "reasoning",
+    "window",
+    "headroom",
+    "billed",
+    "cut",
+)
+
+
+def format_token_table(transcript: Transcript) -> str:
+    """The per-model-call token table for a terminal (calls not annotated show ``-``)."""
+    rows: list[tuple[str, ...]] = [_COLUMNS]
+
+    def num(v: int | None) -> str:
+        return "-" if v is None else _n(v)
+
+    for rec in transcript.turns:
+        t = rec.tokens
+        turn = str(rec.turn + 1) if rec.turn is not None else "-"
+        if t is None:
+            rows.append((turn, rec.endpoint, *("-",) * (len(_COLUMNS) - 2)))
+            continue
+        rows.append(
+            (
+                turn,
+                rec.endpoint,
+                _n(t.estimate),
+                num(t.reported_input),
+                num(t.cached),
+                num(t.output),
+                num(t.reasoning),
+                f"{t.window_used * 100:.1f}%",
+                _n(t.headroom),
+                _n(t.billed_input),
+                "cut" if t.truncated else "",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
+    lines = []
+    for r in rows:
+        # text columns left-aligned, numbers right-aligned
+        cells = [c.ljust(w) if i in (1, 10) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
