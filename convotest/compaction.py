@@ -360,8 +360,10 @@ def _usage_problems(document: Mapping[str, Any], *, required: bool) -> list[Prob
 
 def _merge(semantic: list[Problem], schema: list[Problem]) -> list[Problem]:
     # A semantic problem explains the same spot better than the schema's generic error: keep one.
+    # An item reported whole (a leftover) also covers the schema's complaints about its fields.
     taken = {p.path for p in semantic}
-    return semantic + [p for p in schema if p.path not in taken]
+    items = tuple(p.path + sep for p in semantic if p.path.endswith("]") for sep in ".[")
+    return semantic + [p for p in schema if p.path not in taken and not p.path.startswith(items)]
 
 
 def check_compaction(
