@@ -1,1 +1,468 @@
-"""pytest plugin for convotest (filled in by the plugin issue)."""
+"""The pytest plugin: collects ``*.convo.yaml`` files and runs each (scenario, mode) as a test item.
+
+Everything pytest touches lives here; the work is done by ``convotest.runner.run``. Nothing heavy is
+imported until a scenario file is collected or a ``convo`` fixture is used.
+
+Settings precedence, applied once in ``_settings``: command line > ini (``convotest_*``) >
+the ``convo_config`` fixture > built-in default.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import types
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from convotest.runner import RunResult, Settings
+    from convotest.scenario.model import Scenario
+    from convotest.transcript import Transcript
+
+__all__ = ["Convo", "ScenarioFailed"]
+
+RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
+_DEFAULT_PATTERN = "*.convo.yaml *.convo.yml"
+_PROPERTY_PREFIX = "convo_"
+
+
+# --- options -----------------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the ``--convo-*`` options and ``convotest_*`` ini keys."""
+    group = parser.getgroup("convotest", "record and replay OpenAI conversations (convotest)")
+    group.addoption(
+        "--convo-record-mode",
+        choices=RECORD_MODES,
+        default=None,
+        help="cassette record mode. 'none' (default) only replays and never touches the network, "
+        "safe for CI; 'once' records missing cassettes; 'new_episodes' records requests not yet "
+        "recorded; 'all' records every request again; 'rewrite' records a fresh cassette that "
+        "replaces the old one when the scenario finishes.",
+    )
+    group.addoption(
+        "--convo-live", action="store_true", default=None, help="talk to the server, with no cassettes at all."
+    )
+    group.addoption("--convo-base-url", default=None, help="the server to record from (default: OpenAI's API).")
+    group.addoption(
+        "--convo-emulator",
+        action="store_true",
+        default=None,
+        help="start convotest's local OpenAI emulator for this session and record from it.",
+    )
+    group.addoption("--convo-cassette-dir", default=None, help="where cassettes live (default: <rootdir>/cassettes).")
+    group.addoption(
+        "--convo-mode", action="append", default=None, metavar="MODE", help="run only these state modes (repeatable)."
+    )
+    group.addoption("--convo-full-trace", action="store_true", default=None, help="show Python tracebacks in failures.")
+    group.addoption(
+        "--convo-strict", action="store_true", default=None, help="fail the run when cassettes are left unused."
+    )
+    group.addoption(
+        "--convo-verify-server",
+        action="store_true",
+        default=None,
+        help="also check the server's own view of each context (extra requests when live).",
+    )
+    group.addoption("--convo-report", default=None, metavar="PATH", help="write an HTML report (and PATH.json).")
+    parser.addini("convotest_record_mode", "default record mode (none, once, new_episodes, all, rewrite)")
+    parser.addini("convotest_base_url", "server to record from")
+    parser.addini("convotest_emulator", "start the local emulator (true/false)", type="bool", default=None)
+    parser.addini("convotest_live", "no cassettes at all (true/false)", type="bool", default=None)
+    parser.addini("convotest_cassette_dir", "cassette directory, relative to rootdir")
+    parser.addini("convotest_file_pattern", "scenario file patterns, space separated", default=_DEFAULT_PATTERN)
+    parser.addini("convotest_modes", "state modes to run", type="args", default=None)
+    parser.addini("convotest_strict", "fail on unused cassettes (true/false)", type="bool", default=None)
+    parser.addini("convotest_full_trace", "show Python tracebacks (true/false)", type="bool", default=None)
+    parser.addini(
+        "convotest_model_limits",
+        "extra models, one per line: NAME CONTEXT_WINDOW MAX_OUTPUT_TOKENS",
+        type="linelist",
+        default=None,
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register markers and the session state object."""
+    config.addinivalue_line("markers", "convo: a convotest scenario item")
+    config.addinivalue_line("markers", "convo_mode(name): the state mode a convotest item runs in")
+    config.stash[_STATE] = _State(config)
+    config.pluginmanager.register(_SessionPlugin(config), "convotest-session")
+
+
+_STATE = pytest.StashKey["_State"]()
+
+
+def _option(config: pytest.Config, name: str, convo_config: Mapping[str, Any] | None = None) -> Any:
+    """CLI > ini > convo_config > None for one setting."""
+    cli = config.getoption(f"--convo-{name.replace('_', '-')}", default=None)
+    if cli is not None:
+        return cli
+    try:
+        ini = config.getini(f"convotest_{name}")
+    except ValueError:
+        ini = None
+    if ini not in (None, "", []):
+        return ini
+    if convo_config and name in convo_config:
+        return convo_config[name]
+    return None
+
+
+def _parse_limits(lines: list[str] | None) -> dict[str, dict[str, int]]:
+    table: dict[str, dict[str, int]] = {}
+    for line in lines or []:
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+            raise pytest.UsageError(
+                f"convotest_model_limits: expected 'NAME CONTEXT_WINDOW MAX_OUTPUT_TOKENS', got {line!r}"
+            )
+        table[parts[0]] = {"context_window": int(parts[1]), "max_output_tokens": int(parts[2])}
+    return table
+
+
+# --- session state -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _State:
+    """Per-session (per xdist worker) state: the emulator, results for the summary."""
+
+    config: pytest.Config
+    emulator: Any = None
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+    collected_ids: set[str] = field(default_factory=set)
+    unused: list[Path] = field(default_factory=list)
+    results: list[RunResult] = field(default_factory=list)
+
+    def emulator_url(self) -> str:
+        if self.emulator is None:
+            from convotest.emulator.server import EmulatorServer
+
+            self.emulator = EmulatorServer()
+            self.emulator.start()
+        url: str = self.emulator.base_url
+        return url
+
+    def close(self) -> None:
+        if self.emulator is not None:
+            self.emulator.stop()
+            self.emulator = None
+
+
+def _settings(config: pytest.Config, convo_config: Mapping[str, Any]) -> Settings:
+    from convotest.runner import Settings
+
+    state = config.stash[_STATE]
+    record_mode = _option(config, "record_mode", convo_config) or "none"
+    if record_mode not in RECORD_MODES:
+        raise pytest.UsageError(f"convotest record mode must be one of {', '.join(RECORD_MODES)}, not {record_mode!r}")
+    cassette_dir = _option(config, "cassette_dir", convo_config) or "cassettes"
+    base_url = _option(config, "base_url", convo_config)
+    emulator = bool(_option(config, "emulator", convo_config))
+    live = bool(_option(config, "live", convo_config))
+    needs_server = live or record_mode != "none"
+    if emulator and needs_server and not base_url:
+        base_url = state.emulator_url()
+    limits = _parse_limits(config.getini("convotest_model_limits"))
+    limits.update(convo_config.get("model_limits", {}))
+    return Settings(
+        record_mode=record_mode,
+        cassette_dir=Path(config.rootpath, cassette_dir),
+        live=live,
+        base_url=base_url,
+        emulator=emulator,
+        api_key=convo_config.get("api_key"),
+        organization=convo_config.get("organization"),
+        project=convo_config.get("project"),
+        use_async=bool(convo_config.get("use_async", False)),
+        timeout=float(convo_config.get("timeout", 60.0)),
+        max_retries=int(convo_config.get("max_retries", 2)),
+        model_limits=limits,
+        scrub_headers=tuple(convo_config.get("scrub_headers", ())),
+        scrub_patterns=tuple(convo_config.get("scrub_patterns", ())),
+        scrub_values=tuple(convo_config.get("scrub_values", ())),
+        volatile_fields=tuple(convo_config.get("volatile_fields", ())),
+        verify_server=bool(_option(config, "verify_server", convo_config)),
+        rootdir=config.rootpath,
+    )
+
+
+# --- collection --------------------------------------------------------------------------------------
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
+    """Collect scenario files matching ``convotest_file_pattern``."""
+    patterns = str(parent.config.getini("convotest_file_pattern") or _DEFAULT_PATTERN).split()
+    if any(fnmatch.fnmatch(file_path.name, p) for p in patterns):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ScenarioFile(pytest.Module):
+    """A scenario file. A ``Module`` so module-scoped fixtures work; it imports no Python."""
+
+    def _getobj(self) -> types.ModuleType:
+        return types.ModuleType(f"convotest_scenarios_{abs(hash(str(self.path)))}")
+
+    def collect(self) -> Iterator[pytest.Item]:
+        from convotest.scenario.loader import load_file
+
+        wanted = self.config.getoption("--convo-mode") or self.config.getini("convotest_modes") or None
+        for scenario in load_file(self.path):
+            for mode in scenario.modes:
+                if wanted and mode not in wanted:
+                    continue
+                item = ScenarioItem.from_parent(
+                    self, name=f"{scenario.name}[{mode}]", callobj=_run_item, scenario=scenario, mode=mode
+                )
+                item.add_marker(pytest.mark.convo)
+                item.add_marker(pytest.mark.convo_mode(mode))
+                if scenario.marks.skip is not None:
+                    item.add_marker(pytest.mark.skip(reason=scenario.marks.skip))
+                if scenario.marks.xfail is not None:
+                    item.add_marker(pytest.mark.xfail(reason=scenario.marks.xfail, strict=False))
+                yield item
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        from convotest.errors import ScenarioError
+
+        if isinstance(excinfo.value, ScenarioError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+class ScenarioFailed(AssertionError):
+    """Raised by a scenario item (or ``convo.run``) whose expectations failed."""
+
+    def __init__(self, result: RunResult) -> None:
+        self.result = result
+        super().__init__(render_failures(result))
+
+
+def render_failures(result: RunResult) -> str:
+    """The failure text: file:line, turn, mode, the turn's script, the reply, and the diff."""
+    from convotest.recording.scrub import Scrubber
+
+    scenario = result.scenario
+    lines: list[str] = []
+    for failure in result.failures:
+        lines.append(failure.headline())
+        if failure.turn is not None and 0 <= failure.turn < len(scenario.turns):
+            turn = scenario.turns[failure.turn]
+            where = f" ({turn.loc})" if turn.loc else ""
+            lines.append(f"    turn {turn.number}{where}: {turn.describe()}")
+            record = result.transcript.last_for_turn(failure.turn) if result.transcript else None
+            if record is not None and record.reply is not None and failure.check.startswith(("reply", "status")):
+                lines.append(f"    reply: {record.reply!r}")
+        if failure.diff:
+            lines.extend("    " + line for line in failure.diff.splitlines())
+    # Nothing printed may carry a secret, whatever a server echoed back.
+    return Scrubber.from_config().text("\n".join(lines))
+
+
+class ScenarioItem(pytest.Function):
+    """One (scenario, mode) pair, run through ``convotest.runner.run``."""
+
+    def __init__(self, *, scenario: Scenario, mode: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.mode = mode
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        line = self.scenario.loc.line - 1 if self.scenario.loc else None
+        return self.path, line, f"{self.scenario.name} [{self.mode}]"
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        full = bool(_option(self.config, "full_trace"))
+        if isinstance(excinfo.value, ScenarioFailed) and not full:
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+def _run_item(request: pytest.FixtureRequest, convo_config: dict[str, Any]) -> None:
+    from convotest.runner import run
+
+    item = request.node
+    assert isinstance(item, ScenarioItem)
+    settings = _settings(request.config, convo_config)
+    result = run(item.scenario, item.mode, settings)
+    _remember(item, result)
+    if result.failures:
+        raise ScenarioFailed(result)
+
+
+def _remember(item: pytest.Item, result: RunResult) -> None:
+    """Attach the token figures to the report (terminal summary, JUnit XML, xdist controller)."""
+    state = item.config.stash[_STATE]
+    state.results.append(result)
+    props = _summary(result)
+    item.user_properties.extend((f"{_PROPERTY_PREFIX}{k}", v) for k, v in props.items())
+
+
+def _summary(result: RunResult) -> dict[str, Any]:
+    out: dict[str, Any] = {"scenario": result.scenario.name, "mode": result.mode}
+    if result.cassette is not None:
+        out["cassette"] = str(result.cassette)
+        out["cassette_status"] = result.cassette_status
+    turns = result.transcript.turns if result.transcript else []
+    infos = [t.tokens for t in turns if t.tokens is not None]
+    if infos:
+        peak = max(infos, key=lambda i: i.reported_input if i.reported_input is not None else i.estimate)
+        out["peak_input_tokens"] = peak.reported_input if peak.reported_input is not None else peak.estimate
+        out["peak_window_used"] = round(max(i.window_used for i in infos), 4)
+        out["billed_input_tokens"] = infos[-1].billed_input
+    out["compactions"] = sum(1 for t in turns if t.endpoint == "compact")
+    return out
+
+
+# --- fixtures ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def convo_config() -> dict[str, Any]:
+    """Override in a conftest.py to configure convotest (like vcrpy's ``vcr_config``)."""
+    return {}
+
+
+class Convo:
+    """The ``convo`` fixture: run scenarios from Python and assert on their transcripts."""
+
+    def __init__(self, request: pytest.FixtureRequest, convo_config: Mapping[str, Any]) -> None:
+        self._request = request
+        self._config = convo_config
+
+    def load(self, path: str | Path, name: str | None = None) -> Scenario:
+        """One scenario from a file (the only one, or the one called ``name``)."""
+        from convotest.scenario.loader import load_file
+
+        scenarios = load_file(Path(self._request.config.rootpath, path) if not Path(path).is_absolute() else path)
+        found: list[Scenario] = [s for s in scenarios if name is None or s.name == name]
+        if len(found) == 1:
+            return found[0]
+        names = ", ".join(s.name for s in scenarios)
+        raise LookupError(f"no scenario {name!r} in {path}; amongst: {names}")
+
+    def run(
+        self,
+        scenario: str | Path | Scenario,
+        *,
+        mode: str | None = None,
+        name: str | None = None,
+        driver: str | None = None,
+        check: bool = True,
+    ) -> Transcript:
+        """Run a scenario (a path or a loaded ``Scenario``) in one mode; fails the test if ``check`` fails."""
+        from convotest.runner import run
+
+        loaded = scenario if not isinstance(scenario, str | Path) else self.load(scenario, name)
+        chosen = mode or ("custom" if (driver or loaded.driver) else loaded.modes[0])
+        result = run(loaded, chosen, _settings(self._request.config, self._config), driver=driver)
+        _remember(self._request.node, result)
+        if check and result.failures:
+            raise ScenarioFailed(result)
+        if result.transcript is None:
+            raise ScenarioFailed(result)
+        return result.transcript
+
+
+@pytest.fixture
+def convo(request: pytest.FixtureRequest, convo_config: dict[str, Any]) -> Convo:
+    """Run scenarios from Python: ``convo.run("scenarios/x.convo.yaml", mode="conversation")``."""
+    return Convo(request, convo_config)
+
+
+# --- reporting ---------------------------------------------------------------------------------------
+
+
+def _unused_cassettes(config: pytest.Config, collected_ids: set[str]) -> list[Path]:
+    """Cassettes under the folders of the collected scenario files that no collected item owns."""
+    from convotest.recording.paths import cassette_path, safe_component
+    from convotest.scenario.model import Scenario
+
+    cassette_dir = Path(config.rootpath, _option(config, "cassette_dir") or "cassettes")
+    expected: set[Path] = set()
+    stems: set[str] = set()
+    for nodeid in collected_ids:
+        file_part, _, item = nodeid.partition("::")
+        if not item.endswith("]") or "[" not in item:
+            continue
+        name, mode = item[:-1].split("[", 1)
+        stem = Scenario(name=name, path=file_part, model="", turns=(), modes=()).file_stem
+        stems.add(safe_component(stem))
+        expected.add(cassette_path(cassette_dir, stem, name, mode).resolve())
+    unused: list[Path] = []
+    for stem in sorted(stems):
+        folder = cassette_dir / stem
+        if folder.is_dir():
+            unused.extend(p for p in sorted(folder.rglob("*.yaml")) if p.resolve() not in expected)
+    return unused
+
+
+class _SessionPlugin:
+    """Session-wide hooks: token summary, unused cassettes, strict mode, emulator shutdown."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Collect token figures from every report (also those sent by xdist workers)."""
+        if report.when != "call":
+            return
+        props = {k[len(_PROPERTY_PREFIX) :]: v for k, v in report.user_properties if k.startswith(_PROPERTY_PREFIX)}
+        if props:
+            self.config.stash[_STATE].summaries.append(props)
+
+    def pytest_itemcollected(self, item: pytest.Item) -> None:
+        """Remember every scenario item, deselected or not, for the unused-cassette check."""
+        if isinstance(item, ScenarioItem):
+            self.config.stash[_STATE].collected_ids.add(item.nodeid)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """Under xdist the controller learns the items from the workers' node ids."""
+        self.config.stash[_STATE].collected_ids.update(i for i in ids if "::" in i and i.endswith("]"))
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        """One table of token budgets per scenario and mode, and the unused cassettes."""
+        state = config.stash[_STATE]
+        tr = terminalreporter
+        if state.summaries:
+            tr.write_sep("-", "convotest token budgets")
+            tr.write_line(
+                f"{'scenario':<28} {'mode':<22} {'peak input':>10} {'window':>7} {'billed in':>10} {'compact':>7}"
+            )
+            for row in sorted(state.summaries, key=lambda r: (str(r.get("scenario")), str(r.get("mode")))):
+                peak = row.get("peak_input_tokens")
+                used = row.get("peak_window_used")
+                billed = row.get("billed_input_tokens")
+                tr.write_line(
+                    f"{str(row.get('scenario'))[:28]:<28} {str(row.get('mode'))[:22]:<22} "
+                    f"{'-' if peak is None else f'{peak:,}':>10} {'-' if used is None else f'{used:.1%}':>7} "
+                    f"{'-' if billed is None else f'{billed:,}':>10} {row.get('compactions', 0):>7}"
+                )
+        state.unused = _unused_cassettes(config, state.collected_ids) if state.collected_ids else []
+        if state.unused:
+            tr.write_sep("-", f"convotest: {len(state.unused)} unused cassette(s)")
+            for path in state.unused:
+                shown = path.relative_to(config.rootpath) if path.is_relative_to(config.rootpath) else path
+                tr.write_line(f"  {shown}")
+            if not _option(config, "strict"):
+                tr.write_line("  (--convo-strict fails the run on unused cassettes)")
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Stop the emulator; with ``--convo-strict``, fail the run on unused cassettes."""
+        state = self.config.stash[_STATE]
+        state.close()
+        if hasattr(self.config, "workerinput") or not _option(self.config, "strict") or not state.collected_ids:
+            return
+        if _unused_cassettes(self.config, state.collected_ids) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED

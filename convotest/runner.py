@@ -1,0 +1,342 @@
+"""Run one scenario in one mode: the library entry point that the pytest plugin and the CLI wrap.
+
+``run(scenario, mode, settings)`` opens the cassette (or none, live), drives the turns with the mode's
+driver over the real SDK, rebuilds the transcript from the traffic, counts tokens and evaluates every
+expectation. It returns a ``RunResult``; it raises only for programming errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from convotest import __version__
+from convotest.errors import CassetteError, ConfigError, ConvotestError
+from convotest.failures import Failure
+from convotest.recording.paths import cassette_path
+from convotest.recording.scrub import Scrubber
+from convotest.scenario.model import Scenario
+from convotest.transcript import Transcript
+
+__all__ = ["CassetteStatus", "RunResult", "Settings", "rerecord_command", "run"]
+
+CassetteStatus = Literal["replayed", "recorded", "partly_recorded", "live", "missing", "unreadable", "not_saved"]
+
+#: Where the SDK goes when nothing else is configured and a recording needs a real server.
+_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+#: The SDK insists on a key; in replay no request leaves the process, so any placeholder does.
+_REPLAY_KEY = "convotest-replay-no-key"
+
+
+@dataclass
+class Settings:
+    """How to run: record mode, where cassettes live, which server to talk to, what to scrub."""
+
+    record_mode: str = "none"
+    cassette_dir: Path = Path("cassettes")
+    #: No cassettes at all: every request goes to the server.
+    live: bool = False
+    #: Server for recording and live runs (``--convo-base-url``); the emulator's URL when it is used.
+    base_url: str | None = None
+    #: Start the built-in emulator for runs that need a server (and no ``base_url`` is given).
+    emulator: bool = False
+    api_key: str | None = None
+    organization: str | None = None
+    project: str | None = None
+    use_async: bool = False
+    timeout: float = 60.0
+    max_retries: int = 2
+    #: Per-model ``{"context_window": …, "max_output_tokens": …}`` overrides (ini / ``convo_config``).
+    model_limits: dict[str, dict[str, int]] = field(default_factory=dict)
+    scrub_headers: tuple[str, ...] = ()
+    scrub_patterns: tuple[str, ...] = ()
+    scrub_values: tuple[str, ...] = ()
+    #: Request body fields ignored when matching (e.g. ``metadata``, ``user``).
+    volatile_fields: tuple[str, ...] = ()
+    #: Check the server's own view of the context (costs extra requests when live).
+    verify_server: bool = False
+    #: Rootdir-relative paths are shown in messages; the rerecord hint names the file from here.
+    rootdir: Path | None = None
+
+    def resolved_api_key(self) -> str:
+        """The key for the SDK: configured, from the environment, or a placeholder for replay."""
+        return self.api_key or os.environ.get("OPENAI_API_KEY") or _REPLAY_KEY
+
+    def scrubber(self) -> Scrubber:
+        """The scrubber for this run, knowing the run's own secrets."""
+        key = self.resolved_api_key()
+        values = (
+            None if key == _REPLAY_KEY else key,
+            self.organization or os.environ.get("OPENAI_ORG_ID"),
+            self.project or os.environ.get("OPENAI_PROJECT_ID"),
+            *self.scrub_values,
+        )
+        return Scrubber.from_config(extra_headers=self.scrub_headers, extra_patterns=self.scrub_patterns, values=values)
+
+
+@dataclass
+class RunResult:
+    """What one (scenario, mode) run produced."""
+
+    scenario: Scenario
+    mode: str
+    transcript: Transcript | None
+    failures: list[Failure]
+    cassette: Path | None
+    cassette_status: CassetteStatus
+    duration: float = 0.0
+    #: Lines the terminal summary may show (projection, compaction savings).
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """Whether every expectation held."""
+        return not self.failures
+
+
+def rerecord_command(scenario: Scenario, mode: str, settings: Settings) -> str:
+    """The command that re-records this item's cassette."""
+    path = _display_path(scenario.path, settings)
+    target = (
+        "--convo-emulator" if settings.emulator or not settings.base_url else f"--convo-base-url {settings.base_url}"
+    )
+    return f"pytest '{path}::{scenario.name}[{mode}]' --convo-record-mode=rewrite {target}"
+
+
+def _display_path(path: str, settings: Settings) -> str:
+    if settings.rootdir is not None:
+        with contextlib.suppress(ValueError):
+            return str(Path(path).resolve().relative_to(settings.rootdir.resolve()))
+    return path
+
+
+def _sdk_version() -> str:
+    try:
+        return metadata.version("openai")
+    except metadata.PackageNotFoundError:  # pragma: no cover - openai is a dependency
+        return "unknown"
+
+
+@contextlib.contextmanager
+def _server(settings: Settings, needs_server: bool) -> Iterator[str | None]:
+    """The base URL to talk to, starting the emulator for this run when asked and nothing else is set."""
+    if settings.base_url or not needs_server or not settings.emulator:
+        yield settings.base_url
+        return
+    from convotest.emulator.server import EmulatorServer
+
+    with EmulatorServer() as server:
+        yield server.base_url
+
+
+def run(scenario: Scenario, mode: str, settings: Settings | None = None, *, driver: str | None = None) -> RunResult:
+    """Drive ``scenario`` in ``mode`` under the recorder and check every expectation."""
+    settings = settings or Settings()
+    started = time.perf_counter()
+    result = _run(scenario, mode, settings, driver or scenario.driver)
+    result.duration = time.perf_counter() - started
+    return result
+
+
+def _run(scenario: Scenario, mode: str, settings: Settings, driver: str | None) -> RunResult:
+    from convotest.drivers import ClientOptions, drive
+    from convotest.drivers.client import TrafficLog
+
+    path = None if settings.live else cassette_path(settings.cassette_dir, scenario.file_stem, scenario.name, mode)
+    loc = scenario.loc
+
+    def fail(check: str, message: str, status: CassetteStatus, turn: int | None = None) -> RunResult:
+        where = scenario.turn_loc(turn) if turn is not None else loc
+        return RunResult(scenario, mode, None, [Failure(check, message, turn, mode, where)], path, status)
+
+    replay_only = settings.record_mode == "none" and not settings.live
+    if path is not None and replay_only and not path.is_file():
+        return fail(
+            "cassette",
+            f"no cassette at {_display_path(str(path), settings)} and record mode is 'none'; "
+            f"record it with: {rerecord_command(scenario, mode, settings)}",
+            "missing",
+        )
+
+    traffic = TrafficLog()
+    header = {
+        "format": 1,
+        "convotest": __version__,
+        "openai": _sdk_version(),
+        "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+        "scenario": scenario.name,
+        "file": _display_path(scenario.path, settings),
+        "mode": mode,
+        "model": scenario.model,
+    }
+    status: CassetteStatus = "live"
+    drive_error: Any = None
+    no_match_text: str | None = None
+    try:
+        with (
+            _server(settings, needs_server=not replay_only) as base_url,
+            _cassette(path, settings, header, traffic) as session,
+        ):
+            options = ClientOptions(
+                base_url=base_url or _DEFAULT_BASE_URL,
+                api_key=settings.resolved_api_key(),
+                organization=settings.organization,
+                project=settings.project,
+                timeout=settings.timeout,
+                max_retries=settings.max_retries,
+                use_async=settings.use_async,
+            )
+            outcome = drive(scenario, mode, options=options, traffic=traffic, driver=driver)
+            drive_error = outcome.error
+            if session is not None:
+                if drive_error is None:
+                    session.keep()
+                else:
+                    no_match_text = _explain_no_match(session, drive_error.exception)
+                status = _cassette_status(session, drive_error is None)
+    except CassetteError as exc:
+        return fail("cassette", f"{exc}; re-record with: {rerecord_command(scenario, mode, settings)}", "unreadable")
+    except ConfigError as exc:
+        return fail("config", str(exc), "not_saved" if path else "live")
+
+    return _check(scenario, mode, settings, traffic.exchanges, drive_error, no_match_text, path, status)
+
+
+@contextlib.contextmanager
+def _cassette(path: Path | None, settings: Settings, header: dict[str, Any], traffic: Any) -> Iterator[Any]:
+    if path is None:
+        yield None
+        return
+    from convotest.recording.vcr_backend import open_cassette
+
+    with open_cassette(
+        path,
+        record_mode=settings.record_mode,
+        scrubber=settings.scrubber(),
+        header=header,
+        turn_source=lambda: traffic.turn,
+        volatile_fields=settings.volatile_fields,
+    ) as session:
+        yield session
+
+
+def _cassette_status(session: Any, ok: bool) -> CassetteStatus:
+    if not ok and session.recorded_new:
+        return "not_saved"
+    if session.recorded_new:
+        return "partly_recorded" if session.existed and session.record_mode != "rewrite" else "recorded"
+    return "replayed"
+
+
+def _explain_no_match(session: Any, exc: BaseException) -> str | None:
+    from convotest.recording.matching import explain_difference
+    from convotest.recording.vcr_backend import is_no_match
+
+    if not is_no_match(exc):
+        return None
+    found = session.no_match()
+    if found is None:
+        return "the request matches nothing recorded"
+    lines = [f"no recorded response matches {found.shape.method} {found.shape.path}"]
+    lines.append(f"cassette: {found.recorded} interactions recorded, {found.played} replayed before this request")
+    if found.closest is None:
+        lines.append("every recorded interaction was already replayed: this run sends more requests than recorded")
+    else:
+        number, shape = found.closest
+        lines.append(f"closest recorded request: #{number} {shape.method} {shape.path}")
+        lines.extend(
+            "  " + line for line in explain_difference(shape, found.shape) or ["(identical after normalising)"]
+        )
+    return "\n".join(lines)
+
+
+def _check(
+    scenario: Scenario,
+    mode: str,
+    settings: Settings,
+    exchanges: list[Any],
+    drive_error: Any,
+    no_match_text: str | None,
+    path: Path | None,
+    status: CassetteStatus,
+) -> RunResult:
+    from convotest import assertions, compaction, tokens
+    from convotest.reconstruct import build_transcript
+
+    transcript = build_transcript(exchanges)
+    transcript.scenario, transcript.mode = scenario.name, mode
+    failures: list[Failure] = []
+    notes: list[str] = []
+    try:
+        limits = _resolve_limits(scenario, settings)
+        tokens.annotate(transcript, limits=limits, params=scenario.params)
+    except ConfigError as exc:
+        failures.append(Failure("config", str(exc), None, mode, scenario.locs.get("model", scenario.loc)))
+        limits = None
+
+    failed_turn: int | None = drive_error.turn if drive_error is not None else None
+    checks = [assertions.check_turns, compaction.check_compaction_expectations]
+    if limits is not None:
+        checks.append(tokens.check_tokens)
+    for check in checks:
+        found = check(scenario, mode, transcript)
+        failures.extend(f for f in found if failed_turn is None or f.turn is None or f.turn < failed_turn)
+
+    if drive_error is not None:
+        failures.append(_drive_failure(scenario, mode, settings, drive_error, no_match_text))
+    elif limits is not None:
+        with contextlib.suppress(ConvotestError, ValueError, ZeroDivisionError):
+            notes.append(tokens.project(transcript, limits).describe())
+        with contextlib.suppress(ConvotestError, ValueError, ZeroDivisionError):
+            notes.extend(step.describe() for step in compaction.compaction_report(transcript))
+    return RunResult(scenario, mode, transcript, failures, path, status, notes=notes)
+
+
+def _resolve_limits(scenario: Scenario, settings: Settings) -> Any:
+    """Built-in table < project ``model_limits`` < the scenario's own ``limits``."""
+    from convotest import tokens
+
+    own = {
+        key: value
+        for key, value in (
+            ("context_window", scenario.limits.context_window),
+            ("max_output_tokens", scenario.limits.max_output_tokens),
+        )
+        if value is not None
+    }
+    try:
+        base = tokens.model_limits(scenario.model, overrides=settings.model_limits or None)
+    except ConfigError:
+        if len(own) < 2:
+            raise
+        base = None
+    if not own:
+        return base
+    if base is None:
+        return tokens.model_limits(scenario.model, overrides=own)
+    return dataclasses.replace(base, **own)
+
+
+def _drive_failure(scenario: Scenario, mode: str, settings: Settings, error: Any, no_match_text: str | None) -> Failure:
+    turn: int = error.turn
+    loc = scenario.turn_loc(turn) if 0 <= turn < len(scenario.turns) else scenario.loc
+    if no_match_text is not None:
+        return Failure(
+            "drift",
+            "the request sent differs from the recording (the scenario or the code changed)",
+            turn,
+            mode,
+            loc,
+            diff=f"{no_match_text}\nto re-record: {rerecord_command(scenario, mode, settings)}",
+        )
+    exc = error.exception
+    message = str(exc) if isinstance(exc, ConvotestError) else f"{type(exc).__name__}: {exc}"
+    return Failure("driver", settings.scrubber().text(message), turn, mode, loc)
