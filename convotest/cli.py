@@ -7,6 +7,7 @@ only when writing to a terminal (and never with ``NO_COLOR`` set).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -123,10 +124,8 @@ def _cmd_tokens(args: argparse.Namespace) -> int:
         print(tokens.format_token_table(transcript))
         model = str(header.get("model") or "")
         if model:
-            try:
+            with contextlib.suppress(ConvotestError, ValueError, ZeroDivisionError):
                 print(tokens.project(transcript, tokens.model_limits(model)).describe())
-            except (ConvotestError, ValueError, ZeroDivisionError):
-                pass
         print()
     return EXIT_OK
 
