@@ -1,0 +1,433 @@
+"""Load scenario files (format v1) into ``Scenario`` objects, with a source position on every part.
+
+Three passes per YAML document: safe YAML reading with positions (``_yaml``), the JSON Schema
+(``schema.py``, the same one editors use), then semantic checks that a schema cannot express.
+Every problem, whatever the input, comes out as ``ScenarioError(path, line, column, message)``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from pathlib import Path as FsPath
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from convotest.errors import ScenarioError, SourceLoc
+from convotest.scenario._errors import Problem, at, describe, schema_problems
+from convotest.scenario._yaml import Document, Path, decode, parse_documents
+from convotest.scenario.model import (
+    ALL_MODES,
+    RESPONSES_MODES,
+    CompactionExpect,
+    ContextExpect,
+    Expect,
+    Limits,
+    Marks,
+    Message,
+    ReplyExpect,
+    Scenario,
+    ServerCompaction,
+    TokensExpect,
+    Turn,
+)
+from convotest.scenario.schema import schema
+
+__all__ = ["SCENARIO_SUFFIXES", "check_text", "discover", "load_file", "load_text"]
+
+#: File name endings of scenario files.
+SCENARIO_SUFFIXES = (".convo.yaml", ".convo.yml")
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_DRIVER = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)
+#: Request fields the drivers own; setting them through ``params`` would break the state modes.
+_RESERVED_PARAMS = {
+    "model": "set `model` at the top level",
+    "messages": "the drivers build the messages",
+    "input": "the drivers build the input",
+    "instructions": "set `instructions` at the top level",
+    "previous_response_id": "use mode previous_response_id",
+    "conversation": "use mode conversation",
+    "store": "each mode sets `store` itself",
+    "context_management": "use `server_compaction`",
+}
+
+_validator: Draft202012Validator | None = None
+
+
+def _schema_validator() -> Draft202012Validator:
+    global _validator
+    if _validator is None:
+        _validator = Draft202012Validator(schema())
+    return _validator
+
+
+def _file_stem(path: str) -> str:
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
+    for suffix in (*SCENARIO_SUFFIXES, ".yaml", ".yml"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+class _DocumentLoader:
+    """Builds one ``Scenario`` from a schema-valid document, collecting semantic problems."""
+
+    def __init__(self, path: str, doc: Document) -> None:
+        self.path = path
+        self.doc = doc
+        self.problems: list[ScenarioError] = []
+
+    def loc(self, path: Path, *, key: bool = False) -> SourceLoc:
+        line, column = self.doc.loc(path, key=key)
+        return SourceLoc(self.path, line, column)
+
+    def problem(self, path: Path, message: str, *, key: bool = False) -> None:
+        line, column = self.doc.loc(path, key=key)
+        self.problems.append(ScenarioError(self.path, line, column, at(path, message)))
+
+    def dotted_locs(self, prefix: Path) -> dict[str, SourceLoc]:
+        """Key positions under ``prefix`` by dotted name (``"tokens.input_max"``)."""
+        out: dict[str, SourceLoc] = {}
+        for path, (line, column) in self.doc.key_locs.items():
+            rest = path[len(prefix) :]
+            if path[: len(prefix)] == prefix and rest and all(isinstance(p, str) for p in rest):
+                out[".".join(str(p) for p in rest)] = SourceLoc(self.path, line, column)
+        return out
+
+    # -- expectations -------------------------------------------------------------------------
+
+    def tokens(self, data: dict[str, Any], path: Path) -> TokensExpect:
+        ints = {k: int(v) for k, v in data.items() if k != "window_used_max"}
+        low, high = ints.get("input_min"), ints.get("input_max")
+        if low is not None and high is not None and low > high:
+            self.problem((*path, "input_min"), f"is greater than input_max ({low} > {high})")
+        window = data.get("window_used_max")
+        return TokensExpect(**ints, window_used_max=None if window is None else float(window))
+
+    def reply(self, data: dict[str, Any], path: Path) -> ReplyExpect:
+        pattern = data.get("matches")
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except (re.error, RecursionError, OverflowError) as exc:
+                self.problem((*path, "matches"), f"invalid regular expression: {exc}")
+        return ReplyExpect(
+            contains=tuple(data.get("contains", ())),
+            not_contains=tuple(data.get("not_contains", ())),
+            matches=pattern,
+        )
+
+    def context(self, data: dict[str, Any], path: Path) -> ContextExpect:
+        equals = None
+        if "equals" in data:
+            equals = tuple(
+                Message(m["role"], m["content"], self.loc((*path, "equals", i))) for i, m in enumerate(data["equals"])
+            )
+            count, roles = data.get("messages"), data.get("roles")
+            if count is not None and count != len(equals):
+                self.problem((*path, "messages"), f"is {count} but equals lists {len(equals)} messages")
+            if roles is not None and list(roles) != [m.role for m in equals]:
+                self.problem((*path, "roles"), "disagrees with the roles of equals")
+        elif "roles" in data and data.get("messages") not in (None, len(data["roles"])):
+            self.problem((*path, "messages"), f"is {data['messages']} but roles lists {len(data['roles'])}")
+        return ContextExpect(
+            messages=data.get("messages"),
+            roles=None if "roles" not in data else tuple(data["roles"]),
+            contains=tuple(data.get("contains", ())),
+            equals=equals,
+            starts_with_compaction=data.get("starts_with_compaction"),
+            instructions=data.get("instructions"),
+            same_across_modes=bool(data.get("same_across_modes", False)),
+        )
+
+    def compaction(self, data: dict[str, Any]) -> CompactionExpect:
+        items = data.get("compaction_items")
+        after = data.get("input_tokens_after_max")
+        return CompactionExpect(
+            user_messages_verbatim=data.get("user_messages_verbatim"),
+            compaction_items=None if items is None else int(items),
+            input_tokens_after_max=None if after is None else int(after),
+            schema=data.get("schema"),
+        )
+
+    def expect(self, data: dict[str, Any], path: Path) -> Expect:
+        status = data.get("status")
+        return Expect(
+            reply=self.reply(data["reply"], (*path, "reply")) if "reply" in data else None,
+            status=status,
+            context=self.context(data["context"], (*path, "context")) if "context" in data else None,
+            tokens=self.tokens(data["tokens"], (*path, "tokens")) if "tokens" in data else None,
+            compaction=self.compaction(data["compaction"]) if "compaction" in data else None,
+            locs=self.dotted_locs(path),
+        )
+
+    # -- turns ---------------------------------------------------------------------------------
+
+    def turn(self, index: int, data: dict[str, Any], compacted_before: bool, *, can_compact: bool) -> Turn:
+        path: Path = ("turns", index)
+        expect = self.expect(data["expect"], (*path, "expect")) if "expect" in data else None
+        if "user" in data:
+            turn = Turn(
+                index,
+                "user",
+                (Message("user", data["user"], self.loc((*path, "user"))),),
+                expect=expect,
+                loc=self.loc(path),
+            )
+        elif "input" in data:
+            messages = tuple(
+                Message(m["role"], m["content"], self.loc((*path, "input", i))) for i, m in enumerate(data["input"])
+            )
+            turn = Turn(index, "input", messages, expect=expect, loc=self.loc(path))
+        else:
+            instructions = (data["compact"] or {}).get("instructions")
+            turn = Turn(index, "compact", compact_instructions=instructions, expect=expect, loc=self.loc(path))
+            if index == 0:
+                self.problem(
+                    (*path, "compact"), "a compact step cannot be the first turn: nothing to compact", key=True
+                )
+        if expect is not None and "expect" in data:
+            self.turn_expect_fits(turn, data["expect"], (*path, "expect"), compacted_before or can_compact)
+        return turn
+
+    def turn_expect_fits(self, turn: Turn, data: dict[str, Any], path: Path, may_start_compacted: bool) -> None:
+        if turn.kind == "compact":
+            for key in ("reply", "status"):
+                if key in data:
+                    self.problem((*path, key), "a compact step has no reply; check it on the next turn", key=True)
+        elif "compaction" in data:
+            self.problem((*path, "compaction"), "only a compact step has compaction output to check", key=True)
+        starts = data.get("context", {}).get("starts_with_compaction")
+        if starts is True and not may_start_compacted:
+            self.problem(
+                (*path, "context", "starts_with_compaction"),
+                "is true but no compact step comes before this turn",
+                key=True,
+            )
+
+    # -- scenario ------------------------------------------------------------------------------
+
+    def name(self, data: dict[str, Any]) -> str:
+        if "name" in data:
+            name: str = data["name"]
+            if not _NAME.fullmatch(name):
+                self.problem(("name",), f"{describe(name)} is not a valid scenario name")
+            return name
+        stem = _file_stem(self.path)
+        if not _NAME.fullmatch(stem):
+            self.problem(
+                (),
+                f"name: the file name {stem!r} is not a valid scenario name; add `name:` "
+                "(lowercase letters, digits, '_' and '-', starting with a letter or digit)",
+            )
+        return stem
+
+    def params(self, data: dict[str, Any]) -> dict[str, Any]:
+        for key in data:
+            if key in _RESERVED_PARAMS:
+                self.problem(("params", key), f"cannot be set in params: {_RESERVED_PARAMS[key]}", key=True)
+            else:
+                self.json_value(data[key], ("params", key))
+        return data
+
+    def json_value(self, value: Any, path: Path) -> None:
+        """Report the first value under ``path`` that cannot go into a JSON request body."""
+        if isinstance(value, dict):
+            for key, item in value.items():
+                self.json_value(item, (*path, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self.json_value(item, (*path, index))
+        elif isinstance(value, float) and not math.isfinite(value):
+            self.problem(path, f"{describe(value)} cannot be sent as JSON")
+        elif value is not None and not isinstance(value, str | int | float | bool):
+            self.problem(path, f"{describe(value)} cannot be sent as JSON (quote it to make it text)")
+
+    def modes(self, data: dict[str, Any], has_compact: bool) -> tuple[str, ...]:
+        if "driver" in data:
+            if "modes" in data:
+                self.problem(
+                    ("modes",),
+                    "a scenario with `driver` runs in the single mode 'custom'; remove `modes`",
+                    key=True,
+                )
+            return ("custom",)
+        if "modes" not in data:
+            return RESPONSES_MODES if has_compact or "server_compaction" in data else ALL_MODES
+        modes: tuple[str, ...] = tuple(data["modes"])
+        chat_only = [m for m in modes if m not in RESPONSES_MODES]
+        if chat_only:
+            mode_line = self.doc.loc(("modes", modes.index(chat_only[0])))[0]
+            first_compact = next((i for i, t in enumerate(data["turns"]) if "compact" in t), None)
+            if first_compact is not None:
+                self.problem(
+                    ("turns", first_compact, "compact"),
+                    f"a compact step needs a Responses mode, but modes include {chat_only[0]!r} (line {mode_line})",
+                    key=True,
+                )
+            if "server_compaction" in data:
+                self.problem(
+                    ("server_compaction",),
+                    f"needs a Responses mode, but modes include {chat_only[0]!r} (line {mode_line})",
+                    key=True,
+                )
+        return modes
+
+    def scenario(self) -> Scenario:
+        data: dict[str, Any] = self.doc.data
+        name = self.name(data)
+        driver = data.get("driver")
+        if driver is not None and not _DRIVER.fullmatch(driver):
+            self.problem(("driver",), f'expected "package.module:Name", got {describe(driver)}')
+        may_compact = "server_compaction" in data or driver is not None
+        turns: list[Turn] = []
+        for index, turn_data in enumerate(data["turns"]):
+            compacted = any(t.kind == "compact" for t in turns)
+            turns.append(self.turn(index, turn_data, compacted, can_compact=may_compact))
+        limits = data.get("limits", {})
+        window, max_out = limits.get("context_window"), limits.get("max_output_tokens")
+        if window is not None and max_out is not None and max_out > window:
+            self.problem(("limits", "max_output_tokens"), f"is larger than context_window ({max_out} > {window})")
+        marks = data.get("marks", {})
+        server = data.get("server_compaction")
+        scenario_expect = None
+        if "expect" in data:
+            scenario_expect = self.expect(data["expect"], ("expect",))
+        return Scenario(
+            name=name,
+            path=self.path,
+            model=data["model"],
+            turns=tuple(turns),
+            modes=self.modes(data, any(t.kind == "compact" for t in turns)),
+            version=int(data["version"]),
+            description=data.get("description"),
+            instructions=data.get("instructions"),
+            params=self.params(data.get("params", {})),
+            limits=Limits(
+                context_window=None if window is None else int(window),
+                max_output_tokens=None if max_out is None else int(max_out),
+            ),
+            driver=driver,
+            expect=scenario_expect,
+            marks=Marks(skip=marks.get("skip"), xfail=marks.get("xfail")),
+            server_compaction=None if server is None else ServerCompaction(int(server["compact_threshold"])),
+            document=self.doc.index,
+            loc=SourceLoc(self.path, self.doc.line, self.doc.column),
+            locs={str(p[0]): SourceLoc(self.path, *pos) for p, pos in self.doc.key_locs.items() if len(p) == 1},
+        )
+
+
+def _schema_errors(path: str, doc: Document) -> list[ScenarioError]:
+    if not isinstance(doc.data, dict):
+        return [ScenarioError(path, doc.line, doc.column, f"a scenario must be a mapping, got {describe(doc.data)}")]
+    root = _schema_validator().schema
+    found: dict[tuple[int, int, str], ScenarioError] = {}
+    for error in _schema_validator().iter_errors(doc.data):
+        problems: Iterable[Problem] = schema_problems(root, error)
+        for where, key, message in problems:
+            line, column = doc.loc(where, key=key)
+            found.setdefault((line, column, message), ScenarioError(path, line, column, message))
+    return list(found.values())
+
+
+def _sort_key(error: ScenarioError) -> tuple[int, int, str]:
+    return (error.line, error.column, error.message)
+
+
+def _check(text: str | bytes, path: str) -> tuple[list[Scenario], list[ScenarioError]]:
+    if isinstance(text, bytes):
+        text = decode(path, text)
+    documents = parse_documents(path, text)
+    if not documents:
+        return [], [ScenarioError(path, 1, 1, "no scenario in this file (it is empty or only comments)")]
+    scenarios: list[Scenario] = []
+    problems: list[ScenarioError] = []
+    first_by_name: dict[str, tuple[Scenario, Document]] = {}
+    for doc in documents:
+        schema_errors = _schema_errors(path, doc)
+        if schema_errors:
+            problems.extend(schema_errors)
+            continue
+        builder = _DocumentLoader(path, doc)
+        scenario = builder.scenario()
+        problems.extend(builder.problems)
+        if scenario.name in first_by_name:
+            first, _ = first_by_name[scenario.name]
+            where = scenario.locs.get("name", scenario.loc)
+            line = where.line if where else doc.line
+            column = where.column if where else doc.column
+            hint = "" if "name" in scenario.locs else " (each scenario of a file needs its own `name:`)"
+            first_line = first.locs["name"].line if "name" in first.locs else first.loc.line if first.loc else 1
+            problems.append(
+                ScenarioError(
+                    path,
+                    line,
+                    column,
+                    f"name: duplicate scenario name {scenario.name!r} (first at line {first_line}){hint}",
+                )
+            )
+        else:
+            first_by_name[scenario.name] = (scenario, doc)
+        scenarios.append(scenario)
+    problems.sort(key=_sort_key)
+    return scenarios, problems
+
+
+def check_text(text: str | bytes, path: str | FsPath) -> tuple[list[Scenario], list[ScenarioError]]:
+    """Every scenario of ``text`` and every problem found, sorted by position; never raises."""
+    name = str(path)
+    try:
+        return _check(text, name)
+    except ScenarioError as exc:
+        return [], [exc]
+    except Exception as exc:  # the loader's promise: whatever the input, only ScenarioError comes out
+        return [], [ScenarioError(name, 1, 1, f"internal error while loading (please report): {exc!r}")]
+
+
+def load_text(text: str | bytes, path: str | FsPath) -> list[Scenario]:
+    """The scenarios of ``text`` (read from ``path``); raises ``ScenarioError`` for the first problem."""
+    scenarios, problems = check_text(text, path)
+    if problems:
+        raise problems[0]
+    return scenarios
+
+
+def read_file(path: str | FsPath) -> bytes:
+    """A scenario file's bytes, or ``ScenarioError`` if it cannot be read."""
+    try:
+        return FsPath(path).read_bytes()
+    except OSError as exc:
+        raise ScenarioError(path, 1, 1, f"cannot read the file: {exc.strerror or exc}") from None
+
+
+def load_file(path: str | FsPath) -> list[Scenario]:
+    """The scenarios of the file at ``path``; raises ``ScenarioError`` for the first problem."""
+    return load_text(read_file(path), path)
+
+
+def is_scenario_file(path: FsPath) -> bool:
+    """Whether ``path``'s name ends in ``.convo.yaml`` or ``.convo.yml``."""
+    return path.name.endswith(SCENARIO_SUFFIXES)
+
+
+def discover(paths: Iterable[str | FsPath]) -> list[FsPath]:
+    """Scenario files named by ``paths``: files as given, folders searched recursively; sorted, unique.
+
+    Hidden folders (``.git``, ``.venv``, …) are skipped. A path that does not exist raises ``ScenarioError``.
+    """
+    found: set[FsPath] = set()
+    for entry in paths:
+        path = FsPath(entry)
+        if path.is_dir():
+            for candidate in path.rglob("*.convo.y*ml"):
+                hidden = any(part.startswith(".") for part in candidate.relative_to(path).parts[:-1])
+                if is_scenario_file(candidate) and candidate.is_file() and not hidden:
+                    found.add(candidate)
+        elif path.is_file():
+            found.add(path)
+        else:
+            raise ScenarioError(path, 1, 1, "no such file or directory")
+    return sorted(found, key=lambda p: p.as_posix())
