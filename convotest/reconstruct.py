@@ -20,6 +20,7 @@ __all__ = [
     "assemble_chat_stream",
     "assemble_responses_stream",
     "build_transcript",
+    "conversation_items",
     "endpoint_of",
     "usage_from",
 ]
@@ -250,6 +251,7 @@ class _Builder:
         self._by_obj: dict[int, tuple[Any, list[ContextItem]]] = {}
         # equal items (history resent as fresh dicts) share one ContextItem object
         self._intern: dict[tuple[str, str | None, str | None, str | None], ContextItem] = {}
+        self._short: dict[tuple[Any, str], ContextItem] = {}
         self.items_by_id: dict[str, ContextItem] = {}
         self.unstored_ids: set[str] = set()
         self.server_compactions: set[str] = set()
@@ -274,7 +276,18 @@ class _Builder:
         if not isinstance(raw_items, list):
             return []
         out: list[ContextItem] = []
+        short = self._short
         for obj in raw_items:
+            # fast path for the bulk of manual-mode history: short-form {role, content: str} messages
+            if type(obj) is dict and len(obj) == 2:
+                role, content = obj.get("role"), obj.get("content")
+                if type(content) is str and role in _MESSAGE_ROLES:
+                    key = (role, content)
+                    got = short.get(key)
+                    if got is None:
+                        got = short[key] = self._mk("message", role, content, obj)
+                    out.append(got)
+                    continue
             if isinstance(obj, Mapping) and obj.get("type") == "item_reference":
                 out.append(self._reference(obj, notes))
                 continue
@@ -664,3 +677,15 @@ def build_transcript(exchanges: Sequence[Exchange]) -> Transcript:
         else:
             b.model_call(ex, endpoint)
     return Transcript(turns=b.turns, exchanges=list(exchanges))
+
+
+def conversation_items(exchanges: Sequence[Exchange]) -> dict[str, list[ContextItem]]:
+    """Each conversation's items as the traffic leaves them (creation, responses, added and deleted items)."""
+    b = _Builder()
+    for ex in exchanges:
+        endpoint = endpoint_of(ex)
+        if endpoint is None:
+            b.state_exchange(ex)
+        else:
+            b.model_call(ex, endpoint)
+    return {cid: list(conv.items) for cid, conv in b.conversations.items()}
