@@ -26,7 +26,7 @@ def _msg(role: str, text: str) -> dict[str, Any]:
 U1, U2, U3 = ({"role": "user", "content": t} for t in ("Plan a trip to Lyon.", "In May.", "Book it."))
 A1, A2, A3 = (_msg("assistant", t) for t in ("When?", "May is sunny.", "Booked."))
 CMP = {"type": "compaction", "id": "cmp_abc", "encrypted_content": "gAAAA"}
-COMPACTED = {
+COMPACTED: dict[str, Any] = {
     "id": "resp_c",
     "object": "response.compaction",
     "created_at": 1,
@@ -294,7 +294,7 @@ def test_conversation_mode_continuation_through_the_rebuilt_context(conv: str, e
 
 
 def test_server_side_compaction_in_a_chain() -> None:
-    inline = {
+    inline: dict[str, Any] = {
         "id": "resp_2",
         "object": "response",
         "output": [A2, {"type": "compaction", "id": "cmp_inline", "encrypted_content": "gAAAA"}],
