@@ -248,7 +248,7 @@ def load_cassette_exchanges(path: str | Path) -> tuple[list[Exchange], dict[str,
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise CassetteError(p, "cassette file not found; record it first (--convotest-record=once)") from None
+        raise CassetteError(p, "cassette file not found; record it first (pytest --convo-record-mode=once)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CassetteError(p, f"cannot read the cassette ({exc}); check the file is a UTF-8 YAML file") from exc
     try:
