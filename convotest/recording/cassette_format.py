@@ -17,13 +17,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from convotest.errors import CassetteError
 
-__all__ = ["FORMAT_VERSION", "deserialize", "dump_yaml", "load_yaml", "parse_sse", "render_sse", "serialize"]
+__all__ = [
+    "FORMAT_VERSION",
+    "deserialize",
+    "dump_yaml",
+    "expand_history",
+    "load_yaml",
+    "parse_sse",
+    "render_sse",
+    "serialize",
+]
 
 #: Bump when a cassette written by this version cannot be read by an older one.
 FORMAT_VERSION = 1
@@ -90,11 +101,14 @@ class _Interner:
     def __init__(self) -> None:
         self._seen: dict[str, Any] = {}
 
-    def item(self, value: Any) -> Any:
+    @staticmethod
+    def key(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+    def item(self, value: Any, key: str | None = None) -> Any:
         if not isinstance(value, dict | list):
             return value
-        key = json.dumps(value, sort_keys=True, ensure_ascii=False)
-        return self._seen.setdefault(key, value)
+        return self._seen.setdefault(key or self.key(value), value)
 
     def items(self, values: Any) -> Any:
         if isinstance(values, list):
@@ -120,6 +134,35 @@ def _as_text(body: Any) -> str | None:
     return str(body)
 
 
+#: Request fields that carry a resent history, stored as a delta against the previous request.
+_HISTORY_FIELDS = ("input", "messages")
+
+
+@dataclass
+class _History:
+    """The last history list sent to each route: (interaction number, field, item keys)."""
+
+    last: dict[str, tuple[int, str, list[str]]] = field(default_factory=dict)
+
+    def delta(self, route: str, number: int, body: dict[str, Any], interner: _Interner) -> dict[str, Any] | None:
+        """Store ``body``'s history as the items after the previous request's list, if it continues it."""
+        name = next((f for f in _HISTORY_FIELDS if isinstance(body.get(f), list)), None)
+        if name is None:
+            return None
+        items = body[name]
+        keys = [interner.key(item) for item in items]
+        previous = self.last.get(route)
+        self.last[route] = (number, name, keys)
+        body[name] = [interner.item(item, key) for item, key in zip(items, keys, strict=True)]
+        if previous is None:
+            return None
+        prev_number, prev_name, prev_keys = previous
+        if prev_name != name or not prev_keys or keys[: len(prev_keys)] != prev_keys:
+            return None
+        body[name] = body[name][len(prev_keys) :]
+        return {"interaction": prev_number, "field": name}
+
+
 def _encode_body(body: Any, content_type: str, interner: _Interner, *, response: bool) -> dict[str, Any]:
     text = _as_text(body)
     if text is None:
@@ -133,7 +176,7 @@ def _encode_body(body: Any, content_type: str, interner: _Interner, *, response:
             return {"string": text}
         if isinstance(parsed, dict):
             # The parts that repeat across a conversation: history in requests, output in responses.
-            for key in ("input", "messages", "items", "output", "data"):
+            for key in ("items", "output", "data"):
                 if key in parsed:
                     parsed[key] = interner.items(parsed[key])
             if response and isinstance(parsed.get("choices"), list):
@@ -142,6 +185,32 @@ def _encode_body(body: Any, content_type: str, interner: _Interner, *, response:
                         choice["message"] = interner.item(choice["message"])
         return {"json": parsed}
     return {"string": text}
+
+
+def expand_history(interactions: list[Any], path: str = "<cassette>") -> None:
+    """Resolve ``extends`` deltas in place, so every request body holds its whole history again."""
+    for number, interaction in enumerate(interactions, 1):
+        try:
+            body = interaction["request"]["body"]
+        except (KeyError, TypeError):
+            continue
+        if not isinstance(body, dict) or "extends" not in body:
+            continue
+        ref = body["extends"]
+        target = ref.get("interaction") if isinstance(ref, dict) else None
+        name = ref.get("field") if isinstance(ref, dict) else None
+        where = f"interaction #{number} request: extends"
+        if not isinstance(target, int) or not 1 <= target < number or name not in _HISTORY_FIELDS:
+            raise CassetteError(path, f"{where} must name an earlier interaction and input/messages; re-record it")
+        try:
+            earlier = interactions[target - 1]["request"]["body"]["json"][name]
+            own = body["json"][name]
+        except (KeyError, TypeError):
+            raise CassetteError(path, f"{where} #{target}.{name} is missing; re-record it") from None
+        if not isinstance(earlier, list) or not isinstance(own, list):
+            raise CassetteError(path, f"{where} #{target}.{name} is not a list; re-record it")
+        body["json"] = {**body["json"], name: [*earlier, *own]}
+        del body["extends"]
 
 
 def _decode_body(body: Any, where: str, path: str) -> str | bytes:
@@ -169,12 +238,19 @@ def _decode_body(body: Any, where: str, path: str) -> str | bytes:
 def serialize(cassette_dict: dict[str, Any]) -> str:
     """vcrpy serializer: the cassette as reviewable YAML."""
     interner = _Interner()
+    history = _History()
     interactions = []
-    for interaction in cassette_dict.get("interactions", []):
+    for number, interaction in enumerate(cassette_dict.get("interactions", []), 1):
         request = dict(interaction["request"])
         response = dict(interaction["response"])
         req_type = _header(request.get("headers", {}), "content-type")
         request["body"] = _encode_body(request.get("body"), req_type or "application/json", interner, response=False)
+        parsed = request["body"].get("json")
+        if isinstance(parsed, dict):
+            route = f"{request.get('method', '')} {urlsplit(str(request.get('uri', ''))).path}"
+            extends = history.delta(route, number, parsed, interner)
+            if extends is not None:
+                request["body"]["extends"] = extends
         resp_headers = dict(response.get("headers", {}))
         # Recomputed on load: the body is re-serialised, so its length changes.
         for name in [k for k in resp_headers if k.lower() == "content-length"]:
@@ -212,6 +288,7 @@ def deserialize(cassette_string: str, path: str = "<cassette>") -> dict[str, Any
             f"written by a newer convotest (cassette format {header['format']}, this one reads {FORMAT_VERSION}); "
             "upgrade convotest",
         )
+    expand_history(data["interactions"], path)
     interactions = []
     for number, interaction in enumerate(data["interactions"], 1):
         where = f"interaction #{number}"

@@ -131,7 +131,7 @@ class _IndexedCassette(vcr.cassette.Cassette):  # type: ignore[misc]
             super()._load()
         finally:
             self._loading = False
-        metadata: dict[str, Any] = self._metadata or {}
+        metadata: dict[str, Any] = getattr(self, "_metadata", None) or {}
         recorded = metadata.get("convotest", {}).get("turns")
         if isinstance(recorded, list) and len(recorded) == len(self.data):
             for (request, _), turn in zip(self.data, recorded, strict=True):
@@ -211,7 +211,7 @@ class _IndexedCassette(vcr.cassette.Cassette):  # type: ignore[misc]
 
     def _persist(self, cassette_dict: dict[str, Any]) -> None:
         turns = [self._turns.get(id(request)) for request in cassette_dict["requests"]]
-        metadata: dict[str, Any] = self._metadata or {}
+        metadata: dict[str, Any] = getattr(self, "_metadata", None) or {}
         self._metadata = {**metadata, "convotest": {**self.header, "turns": turns}}
         super()._persist(cassette_dict)
 
