@@ -45,7 +45,6 @@ __all__ = [
     "compaction_report",
     "item_schema",
     "response_schema",
-    "starts_with_compaction",
 ]
 
 #: Prefix of compaction item ids in real traffic (``cmp_0fe74db1…``); the compact response itself is ``resp_…``.
@@ -378,6 +377,8 @@ def check_compaction(
     that restate the shipped shape (item types, id prefix, ``encrypted_content``, usage present) are then
     left to it, while the content checks (user messages, leftovers, one compaction item last) still run.
     """
+    if isinstance(window, str):
+        window = [{"role": "user", "content": window}]
     strict = schema is None
     if strict:
         validator = _builtin_validator(_RESPONSE_SCHEMA)
@@ -736,16 +737,6 @@ def check_inline_continuation(
     if context is not None:
         carried(context, "$.context")
     return problems
-
-
-def starts_with_compaction(context: Sequence[ContextItem]) -> bool:
-    """Whether a context begins with a compacted window: user messages (maybe none), then a compaction item."""
-    for c in context:
-        if c.kind == "compaction":
-            return True
-        if not (c.kind == "message" and c.role == "user"):
-            return False
-    return False
 
 
 # --------------------------------------------------------------------------------------------- scenarios

@@ -174,3 +174,9 @@ def test_not_a_mapping_or_no_output() -> None:
     assert _codes(check_compaction(WINDOW, [])) == [("schema", "$")]  # type: ignore[arg-type]
     problems = check_compaction(WINDOW, {"object": "response.compaction", "output": "x"})
     assert ("schema", "$.output") in _codes(problems)
+
+
+def test_string_window_is_one_user_message() -> None:
+    compacted = _good()
+    compacted["output"] = [_user("Plan a trip to Lyon."), compacted["output"][2]]
+    assert check_compaction("Plan a trip to Lyon.", compacted) == []  # type: ignore[arg-type]

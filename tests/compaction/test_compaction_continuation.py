@@ -11,9 +11,7 @@ from convotest.compaction import (
     check_continuation,
     check_inline_compaction,
     check_inline_continuation,
-    starts_with_compaction,
 )
-from convotest.transcript import ContextItem
 
 CMP = {"type": "compaction", "id": "cmp_1", "encrypted_content": "gAAAA-one"}
 OUTPUT: list[dict[str, Any]] = [
@@ -195,14 +193,3 @@ def test_inline_continuation_server_held_modes() -> None:
             INLINE_RESPONSE, {"previous_response_id": "resp_2"}, mode="previous_response_id", context=[NEW]
         )
     ) == [("continuation_window", "$.context")]
-
-
-def test_starts_with_compaction() -> None:
-    user = ContextItem("message", "user", "Hi")
-    cmp = ContextItem("compaction", raw=CMP)
-    assistant = ContextItem("message", "assistant", "Hello!")
-    assert starts_with_compaction([cmp, user])
-    assert starts_with_compaction([user, user, cmp, assistant])
-    assert not starts_with_compaction([user, assistant, cmp])
-    assert not starts_with_compaction([user])
-    assert not starts_with_compaction([])
