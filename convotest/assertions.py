@@ -116,8 +116,8 @@ class _Checker:
                 )
         for s in exp.contains:
             want = normalise_text(s) or ""
-            if not any(want in (normalise_text(it.text) or "") for it in ctx):
-                self.fail("context.contains", f"no context item contains {s!r} ({len(ctx)} items){partial}")
+            if not any(want in (normalise_text(m.text) or "") for m in messages):
+                self.fail("context.contains", f"no context message contains {s!r} ({len(messages)} messages){partial}")
         if exp.equals is not None:
             expected = [{"role": m.role, "content": normalise_text(m.content)} for m in exp.equals]
             actual = [{"role": m.role, "content": normalise_text(m.text)} for m in messages]

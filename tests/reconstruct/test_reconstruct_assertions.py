@@ -1,0 +1,179 @@
+"""check_turns: every expectation kind, with the exact failure messages pinned."""
+
+from __future__ import annotations
+
+from reconstruct_helpers import chat, compaction, out_msg, resp, typed_user, user
+
+from convotest.assertions import check_turns, count_messages, starts_with_compaction
+from convotest.errors import SourceLoc
+from convotest.reconstruct import build_transcript
+from convotest.scenario.model import ContextExpect, Expect, Message, ReplyExpect, Scenario, Turn
+from convotest.transcript import ContextItem, Transcript
+
+PATH = "scenarios/fruit.convo.yaml"
+
+
+def loc(line: int) -> SourceLoc:
+    return SourceLoc(PATH, line, 7)
+
+
+def scenario(*turns: Turn) -> Scenario:
+    return Scenario(name="fruit", path=PATH, model="gpt-4o-mini", turns=turns, modes=("manual_chat",))
+
+
+def user_turn(index: int, text: str, expect: Expect | None = None, line: int = 1) -> Turn:
+    return Turn(index=index, kind="user", messages=(Message("user", text),), expect=expect, loc=loc(line))
+
+
+def fruit_transcript(second_reply: str = "Orange.") -> Transcript:
+    h1 = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "My favourite fruit is orange."}]
+    h2 = [*h1, {"role": "assistant", "content": "Noted."}, {"role": "user", "content": "What is it?"}]
+    return build_transcript([chat(0, h1, "Noted.", turn=0), chat(1, h2, second_reply, turn=1)])
+
+
+def test_all_expectations_pass() -> None:
+    expect = Expect(
+        reply=ReplyExpect(contains=("Orange",), not_contains=("Banana",), matches=r"^Or\w+\.$"),
+        status="completed",
+        context=ContextExpect(
+            messages=3,
+            roles=("user", "assistant", "user"),
+            contains=("favourite   fruit",),
+            equals=(
+                Message("user", "My favourite fruit is orange."),
+                Message("assistant", "Noted."),
+                Message("user", "What is it?\n"),
+            ),
+            starts_with_compaction=False,
+            instructions="Be brief.",
+        ),
+    )
+    sc = scenario(user_turn(0, "My favourite fruit is orange."), user_turn(1, "What is it?", expect))
+    assert check_turns(sc, "manual_chat", fruit_transcript()) == []
+
+
+def test_reply_failures_point_at_their_yaml() -> None:
+    expect = Expect(
+        reply=ReplyExpect(contains=("Orange", "juice"), not_contains=("Ban",), matches=r"^Orange"),
+        status="incomplete",
+        locs={"reply": loc(20), "reply.contains": loc(21), "reply.not_contains": loc(22), "status": loc(24)},
+    )
+    sc = scenario(user_turn(0, "My favourite fruit is orange."), user_turn(1, "What is it?", expect, line=18))
+    failures = check_turns(sc, "manual_chat", fruit_transcript("Banana."))
+    assert [(f.check, f.message, f.loc, f.turn, f.mode) for f in failures] == [
+        ("reply.contains", "reply does not contain 'Orange': got 'Banana.'", loc(21), 1, "manual_chat"),
+        ("reply.contains", "reply does not contain 'juice': got 'Banana.'", loc(21), 1, "manual_chat"),
+        ("reply.not_contains", "reply contains 'Ban': got 'Banana.'", loc(22), 1, "manual_chat"),
+        # no `reply.matches` position recorded: falls back to `reply`
+        ("reply.matches", "reply does not match /^Orange/: got 'Banana.'", loc(20), 1, "manual_chat"),
+        ("status", "status is 'completed', expected 'incomplete'", loc(24), 1, "manual_chat"),
+    ]
+    assert failures[0].headline() == (
+        "scenarios/fruit.convo.yaml:21: turn 2 [manual_chat]: reply does not contain 'Orange': got 'Banana.'"
+    )
+
+
+def test_context_equals_failure_has_a_deepdiff() -> None:
+    expect = Expect(
+        context=ContextExpect(
+            equals=(
+                Message("user", "My favourite fruit is orange."),
+                Message("assistant", "Noted."),
+                Message("user", "Orange."),
+            )
+        ),
+        locs={"context": loc(30), "context.equals": loc(31)},
+    )
+    sc = scenario(user_turn(0, "x"), user_turn(1, "What is it?", expect))
+    (failure,) = check_turns(sc, "manual_chat", fruit_transcript())
+    assert failure.check == "context.equals"
+    assert failure.loc == loc(31)
+    assert failure.message == "context message 3 is user: 'What is it?', expected user: 'Orange.'"
+    assert failure.diff == "root[2]['content']: 'Orange.' → 'What is it?'"
+
+
+def test_context_equals_counts_and_roles_messages() -> None:
+    expect = Expect(
+        context=ContextExpect(
+            messages=2,
+            roles=("user", "user"),
+            equals=(Message("user", "My favourite fruit is orange."), Message("assistant", "Noted.")),
+            contains=("banana",),
+            starts_with_compaction=True,
+            instructions="Be long.",
+        ),
+    )
+    turn1 = user_turn(1, "What is it?", expect, line=40)
+    (messages, roles, contains, equals, starts, instructions) = check_turns(
+        scenario(user_turn(0, "x"), turn1), "manual_chat", fruit_transcript()
+    )
+    assert (messages.check, messages.message, messages.loc) == (
+        "context.messages",
+        "context has 3 messages, expected 2 (roles: user, assistant, user)",
+        loc(40),
+    )
+    assert roles.message == "context roles are [user, assistant, user], expected [user, user]"
+    assert roles.diff == "root[1]: unexpected 'assistant'"
+    assert contains.message == "no context message contains 'banana' (3 messages)"
+    assert equals.message == "context has 3 messages, expected 2: unexpected message 3 user: 'What is it?'"
+    assert equals.diff == "root[2]: unexpected {'role': 'user', 'content': 'What is it?'}"
+    assert starts.message == (
+        "context does not start with a compacted window: it starts with "
+        "[user: 'My favourite fruit is orange.', assistant: 'Noted.', user: 'What is it?']"
+    )
+    assert instructions.message == "instructions are 'Be brief.', expected 'Be long.'"
+
+
+def test_missing_message_in_equals() -> None:
+    expect = Expect(context=ContextExpect(equals=(Message("user", "a"), Message("assistant", "b"))))
+    t = build_transcript([chat(0, [{"role": "user", "content": "a"}], "b", turn=0)])
+    (failure,) = check_turns(scenario(user_turn(0, "a", expect)), "manual_chat", t)
+    assert failure.message == "context has 1 messages, expected 2: missing message 2 assistant: 'b'"
+
+
+def test_starts_with_compaction_on_a_compacted_window() -> None:
+    window = [typed_user("2+2?"), typed_user("3+3?"), compaction(), user("5+5?")]
+    t = build_transcript([resp(0, {"input": window}, [out_msg("10")], turn=0)])
+    ok = Expect(context=ContextExpect(starts_with_compaction=True, messages=3))
+    bad = Expect(context=ContextExpect(starts_with_compaction=False))
+    assert check_turns(scenario(user_turn(0, "5+5?", ok)), "manual_responses", t) == []
+    (failure,) = check_turns(scenario(user_turn(0, "5+5?", bad)), "manual_responses", t)
+    assert failure.message == (
+        "context starts with a compacted window, expected it not to: it starts with "
+        "[user: '2+2?', user: '3+3?', compaction, …]"
+    )
+
+
+def test_turn_without_a_model_call_and_failed_calls() -> None:
+    t = build_transcript([resp(0, {"input": "hi"}, None, http=400, turn=0)])
+    expect = Expect(reply=ReplyExpect(contains=("x",)), context=ContextExpect(messages=1))
+    sc = scenario(user_turn(0, "hi", expect, line=5), user_turn(1, "again", line=9))
+    failures = check_turns(sc, "manual_responses", t)
+    assert [(f.check, f.message, f.loc, f.turn) for f in failures] == [
+        ("reply", "the model call failed: HTTP 400: boom", loc(5), 0),
+        ("turn", "no model call was made for turn 2 (user: 'again')", loc(9), 1),
+    ]
+
+
+def test_long_replies_are_cut_in_messages() -> None:
+    long = "word " * 40
+    t = build_transcript([chat(0, [{"role": "user", "content": "x"}], long, turn=0)])
+    (failure,) = check_turns(
+        scenario(user_turn(0, "x", Expect(reply=ReplyExpect(contains=("zzz",))))), "manual_chat", t
+    )
+    assert failure.message == "reply does not contain 'zzz': got '" + ("word " * 16)[:79] + "…'"
+
+
+def test_helpers() -> None:
+    ctx = [
+        ContextItem("message", "user", "a"),
+        ContextItem("compaction"),
+        ContextItem("reasoning"),
+        ContextItem("message", "developer", "d"),
+        ContextItem("function_call", None, "f()"),
+    ]
+    assert count_messages(ctx) == 2
+    assert starts_with_compaction(ctx) is True
+    assert starts_with_compaction(ctx[2:]) is False
+    assert starts_with_compaction([ContextItem("message", "assistant", "x"), ContextItem("compaction")]) is False
+    assert starts_with_compaction([]) is False
