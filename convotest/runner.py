@@ -12,11 +12,12 @@ import dataclasses
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from convotest import __version__
 from convotest.errors import CassetteError, ConfigError, ConvotestError
@@ -32,6 +33,8 @@ CassetteStatus = Literal["replayed", "recorded", "partly_recorded", "live", "mis
 
 #: Where the SDK goes when nothing else is configured and a recording needs a real server.
 _DEFAULT_BASE_URL = "https://api.openai.com/v1"
+#: How recorded URIs name the emulator, whose port changes every run.
+EMULATOR_HOST = "emulator.convotest"
 #: The SDK insists on a key; in replay no request leaves the process, so any placeholder does.
 _REPLAY_KEY = "convotest-replay-no-key"
 
@@ -183,7 +186,7 @@ def _run(scenario: Scenario, mode: str, settings: Settings, driver: str | None) 
     try:
         with (
             _server(settings, needs_server=not replay_only) as base_url,
-            _cassette(path, settings, header, traffic) as session,
+            _cassette(path, settings, header, traffic, base_url if settings.emulator else None) as session,
         ):
             options = ClientOptions(
                 base_url=base_url or _DEFAULT_BASE_URL,
@@ -211,7 +214,9 @@ def _run(scenario: Scenario, mode: str, settings: Settings, driver: str | None) 
 
 
 @contextlib.contextmanager
-def _cassette(path: Path | None, settings: Settings, header: dict[str, Any], traffic: Any) -> Iterator[Any]:
+def _cassette(
+    path: Path | None, settings: Settings, header: dict[str, Any], traffic: Any, emulator_url: str | None
+) -> Iterator[Any]:
     if path is None:
         yield None
         return
@@ -224,6 +229,7 @@ def _cassette(path: Path | None, settings: Settings, header: dict[str, Any], tra
         header=header,
         turn_source=lambda: traffic.turn,
         volatile_fields=settings.volatile_fields,
+        host_alias=(urlsplit(emulator_url).netloc, EMULATOR_HOST) if emulator_url else None,
     ) as session:
         yield session
 
@@ -322,7 +328,7 @@ def _resolve_limits(scenario: Scenario, settings: Settings) -> Any:
         return base
     if base is None:
         return tokens.model_limits(scenario.model, overrides=own)
-    return dataclasses.replace(base, **own)
+    return dataclasses.replace(base, **own)  # type: ignore[arg-type]
 
 
 def _drive_failure(scenario: Scenario, mode: str, settings: Settings, error: Any, no_match_text: str | None) -> Failure:

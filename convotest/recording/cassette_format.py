@@ -134,6 +134,31 @@ def _as_text(body: Any) -> str | None:
     return str(body)
 
 
+#: Headers that change on every run and say nothing about the conversation: not written to cassettes.
+_NOISE_REQUEST_HEADERS = frozenset(
+    {"host", "content-length", "connection", "accept-encoding", "accept", "user-agent", "x-convotest-run"}
+)
+_NOISE_RESPONSE_HEADERS = frozenset(
+    {
+        "date",
+        "server",
+        "content-length",
+        "openai-processing-ms",
+        "cf-ray",
+        "cf-cache-status",
+        "alt-svc",
+        "strict-transport-security",
+        "x-envoy-upstream-service-time",
+        "x-content-type-options",
+    }
+)
+_NOISE_PREFIXES = ("x-stainless-", "x-ratelimit-")
+
+
+def _quiet(headers: Mapping[str, Any], noise: frozenset[str]) -> dict[str, Any]:
+    return {k: v for k, v in headers.items() if k.lower() not in noise and not k.lower().startswith(_NOISE_PREFIXES)}
+
+
 #: Request fields that carry a resent history, stored as a delta against the previous request.
 _HISTORY_FIELDS = ("input", "messages")
 
@@ -244,6 +269,7 @@ def serialize(cassette_dict: dict[str, Any]) -> str:
         request = dict(interaction["request"])
         response = dict(interaction["response"])
         req_type = _header(request.get("headers", {}), "content-type")
+        request["headers"] = _quiet(request.get("headers") or {}, _NOISE_REQUEST_HEADERS)
         request["body"] = _encode_body(request.get("body"), req_type or "application/json", interner, response=False)
         parsed = request["body"].get("json")
         if isinstance(parsed, dict):
@@ -251,10 +277,8 @@ def serialize(cassette_dict: dict[str, Any]) -> str:
             extends = history.delta(route, number, parsed, interner)
             if extends is not None:
                 request["body"]["extends"] = extends
-        resp_headers = dict(response.get("headers", {}))
-        # Recomputed on load: the body is re-serialised, so its length changes.
-        for name in [k for k in resp_headers if k.lower() == "content-length"]:
-            del resp_headers[name]
+        # content-length is recomputed on load: the body is re-serialised, so its length changes.
+        resp_headers = _quiet(response.get("headers") or {}, _NOISE_RESPONSE_HEADERS)
         response["headers"] = resp_headers
         body = response.get("body", {})
         raw = body.get("string") if isinstance(body, dict) else body

@@ -274,13 +274,20 @@ def open_cassette(
     header: dict[str, Any],
     turn_source: Callable[[], int | None],
     volatile_fields: tuple[str, ...] = (),
+    host_alias: tuple[str, str] | None = None,
 ) -> Iterator[CassetteSession]:
-    """Patch HTTP for one run with the cassette at ``path``; write it atomically on ``keep()``."""
+    """Patch HTTP for one run with the cassette at ``path``; write it atomically on ``keep()``.
+
+    ``host_alias`` (netloc, name) rewrites a server's address in recorded URIs (matching ignores hosts).
+    """
     if record_mode not in _VCR_MODES:
         raise ValueError(f"record mode must be one of {', '.join(RECORD_MODES)}, not {record_mode!r}")
 
     def before_request(request: Any) -> Any:
         request.uri = scrubber.uri(request.uri)
+        if host_alias is not None:
+            # The emulator listens on a random port: name it, so re-recording does not churn every uri.
+            request.uri = request.uri.replace(f"//{host_alias[0]}/", f"//{host_alias[1]}/", 1)
         for name in list(request.headers):
             if name.lower() in scrubber.headers:
                 del request.headers[name]
