@@ -189,6 +189,21 @@ def test_edited_user_message_and_verbatim_switch() -> None:
     assert check_compaction_expectations(off, "manual_responses", _manual(edited)) == []
 
 
+def test_partial_window_does_not_report_extra_user_messages() -> None:
+    # compact(previous_response_id=…) on a chain begun before the traffic: the window lacks its start.
+    transcript = _manual()
+    transcript.turns[2].request = {"previous_response_id": "resp_0", "input": []}
+    transcript.turns[2].context = [ContextItem("message", "user", "In May.", raw=U2)]
+    transcript.turns[2].partial = True
+    assert check_compaction_expectations(_scenario(), "manual_responses", transcript) == []
+    transcript.turns[2].partial = False
+    (failure,) = check_compaction_expectations(_scenario(), "manual_responses", transcript)
+    assert (failure.check, failure.message) == (
+        "compaction.user_messages_verbatim",
+        "compact output at $.output[0]: user message not in the window: 'Plan a trip to Lyon.'",
+    )
+
+
 def test_shape_problem_uses_turn_loc() -> None:
     leftover = copy.deepcopy(COMPACTED)
     leftover["output"].insert(1, A1)
