@@ -30,6 +30,7 @@ _COMPACTION_TYPES = frozenset({"compaction", "compaction_summary"})
 _CONV_ITEMS = re.compile(r"/conversations/([^/]+)/items/?$")
 _CONV_ITEM = re.compile(r"/conversations/([^/]+)/items/([^/]+)/?$")
 _CONV = re.compile(r"/conversations/([^/]+)/?$")
+_INPUT_ITEMS = re.compile(r"/responses/([^/]+)/input_items/?$")
 
 
 def endpoint_of(exchange: Exchange) -> Endpoint | None:
@@ -243,6 +244,7 @@ class _Conv:
     deleted: bool = False
     instructions: str | None = None
     had_response: bool = False
+    last_record: TurnRecord | None = None
 
 
 class _Builder:
@@ -258,6 +260,8 @@ class _Builder:
         self.responses: dict[str, _Resp] = {}
         self.conversations: dict[str, _Conv] = {}
         self.turns: list[TurnRecord] = []
+        # response id -> (its record, the items its own request sent): for the server-view check
+        self.records: dict[str, tuple[TurnRecord, list[ContextItem]]] = {}
 
     # -- items ------------------------------------------------------------------------------------
 
@@ -409,6 +413,10 @@ class _Builder:
         m = _CONV.search(path)
         if m and method == "DELETE":
             self._conv(m.group(1)).deleted = True
+            return
+        m = _INPUT_ITEMS.search(path)
+        if m and method == "GET":
+            self._input_items(m.group(1), ex, resp)
 
     def _conv(self, cid: str) -> _Conv:
         conv = self.conversations.get(cid)
@@ -430,17 +438,37 @@ class _Builder:
         listed = self.items(data, chat=False)
         self.remember(listed, stored=True)
         conv = self._conv(cid)
-        if [(i.kind, i.role, i.text) for i in listed] != [(i.kind, i.role, i.text) for i in conv.items]:
-            if not conv.partial:
-                conv.notes.append(
-                    f"the server's item listing of {cid} (exchange {ex.index}) differs from the context "
-                    "rebuilt from traffic; using the server's listing"
-                )
-        else:
-            # same content: the listing only contributes the ids the server gave to input items
-            pass
+        differs = _first_difference(listed, conv.items)
+        if differs is not None and not conv.partial:
+            note = (
+                f"the server's item listing of {cid} (exchange {ex.index}) differs from the context rebuilt "
+                f"from traffic at item {differs}; using the server's listing"
+            )
+            if conv.last_record is not None:
+                conv.last_record.notes.append(note)
+            else:
+                conv.notes.append(note)
+        # when equal, the listing still contributes the ids the server gave to input items
         conv.items = listed
         conv.partial = False
+
+    def _input_items(self, rid: str, ex: Exchange, resp: Mapping[str, Any]) -> None:
+        """Check a complete ``GET /responses/{id}/input_items`` listing against what was sent."""
+        data = resp.get("data")
+        known = self.records.get(rid)
+        if known is None or not isinstance(data, list) or resp.get("has_more") or "after" in ex.query:
+            return
+        if ex.query.get("order", "desc") != "asc":
+            data = list(reversed(data))
+        listed = self.items(data, chat=False)
+        record, own = known
+        # the listing may hold the request's own input or (servers differ) the whole context
+        if _first_difference(listed, own) is None or _first_difference(listed, record.context) is None:
+            return
+        record.notes.append(
+            f"the server's input_items of {rid} (exchange {ex.index}) differ from the input sent at item "
+            f"{_first_difference(listed, own)}"
+        )
 
     # -- model calls -----------------------------------------------------------------------------
 
@@ -640,6 +668,12 @@ class _Builder:
             notes=notes,
             partial=partial,
         )
+        if response is not None and endpoint == "responses":
+            rid = response.get("id")
+            if isinstance(rid, str):
+                self.records[rid] = (record, new_items)
+            if conv is not None:
+                conv.last_record = record
         return record
 
     def _apply_server_compaction(self, window: list[ContextItem]) -> list[ContextItem]:
@@ -689,3 +723,13 @@ def conversation_items(exchanges: Sequence[Exchange]) -> dict[str, list[ContextI
         else:
             b.model_call(ex, endpoint)
     return {cid: list(conv.items) for cid, conv in b.conversations.items()}
+
+
+def _first_difference(a: Sequence[ContextItem], b: Sequence[ContextItem]) -> int | None:
+    """1-based position of the first item whose (kind, role, text) differs, or ``None`` when equal."""
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if (x.kind, x.role, x.text) != (y.kind, y.role, y.text):
+            return i + 1
+    if len(a) != len(b):
+        return min(len(a), len(b)) + 1
+    return None

@@ -617,3 +617,47 @@ def test_thousand_turn_manual_chat_shares_items_and_is_fast() -> None:
     distinct = {id(c) for r in t.turns for c in r.context}
     assert len(distinct) == 2 * n - 1
     assert elapsed < 2.0
+
+
+# ------------------------------------------------------------------------------ the server's own view
+
+
+def test_input_items_listing_agreeing_with_the_request_adds_no_note() -> None:
+    listing = {"object": "list", "data": [typed_user("two", "msg_u2")], "has_more": False}
+    t = build_transcript(
+        [
+            resp(0, {"input": [user("one")]}, [out_msg("a")], rid="resp_1"),
+            resp(1, {"input": [user("two")], "previous_response_id": "resp_1"}, [out_msg("b")], rid="resp_2"),
+            other(2, "GET", "/v1/responses/resp_2/input_items", None, listing),
+        ]
+    )
+    assert t.turns[1].notes == []
+
+
+def test_input_items_listing_that_differs_is_noted_on_its_call() -> None:
+    listing = {"object": "list", "data": [typed_user("not what was sent")], "has_more": False}
+    t = build_transcript(
+        [
+            resp(0, {"input": [user("one")]}, [out_msg("a")], rid="resp_1"),
+            other(1, "GET", "/v1/responses/resp_1/input_items", None, listing, query={"order": "asc"}),
+        ]
+    )
+    assert t.turns[0].notes == ["the server's input_items of resp_1 (exchange 1) differ from the input sent at item 1"]
+
+
+def test_conversation_listing_that_differs_is_noted_on_the_last_call() -> None:
+    cid = "conv_l"
+    listing = {"object": "list", "data": [typed_user("one"), typed_user("surprise")], "has_more": False}
+    t = build_transcript(
+        [
+            _conv_create(0, cid),
+            resp(1, {"input": [user("one")], "conversation": cid}, [out_msg("r1")]),
+            other(2, "GET", f"/v1/conversations/{cid}/items", None, listing, query={"order": "asc"}),
+            resp(3, {"input": [user("two")], "conversation": cid}, [out_msg("r2")]),
+        ]
+    )
+    assert t.turns[0].notes == [
+        f"the server's item listing of {cid} (exchange 2) differs from the context rebuilt from traffic at item 2; "
+        "using the server's listing"
+    ]
+    assert ctx(t.turns[1]) == [("message", "user", "one"), ("message", "user", "surprise"), ("message", "user", "two")]
