@@ -10,6 +10,7 @@ import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from convotest.errors import ConfigError, SourceLoc
@@ -176,6 +177,7 @@ def model_limits(
     return _apply(base, entry, model, f"model limits for {per_model!r}")
 
 
+@lru_cache(maxsize=256)
 def _default_encoding(model: str) -> str:
     name = _base_name(model)
     key = _table_key(name, MODEL_TABLE)
@@ -287,6 +289,7 @@ class _Rendering:
     primer: int
 
 
+@lru_cache(maxsize=256)
 def _rendering(model: str | None) -> _Rendering:
     name = _base_name(model or "")
     enc = _default_encoding(name)
@@ -360,7 +363,9 @@ class TokenCounter:
 
     def item(self, item: Mapping[str, Any], *, model: str | None = None) -> int:
         """Tokens of one context item (Chat message or Responses input/output item), cached."""
-        r = _rendering(model)
+        return self._item(item, _rendering(model))
+
+    def _item(self, item: Mapping[str, Any], r: _Rendering) -> int:
         key: tuple[str, ...]
         if _is_message(item) and not item.get("tool_calls"):
             text, other = _parts_text(item.get("content"))
@@ -387,11 +392,12 @@ class TokenCounter:
         instructions: str | None = None,
     ) -> int:
         """A whole context: ``instructions`` as a system message, every rendered item, the reply primer."""
-        n = _rendering(model).primer
+        r = _rendering(model)
+        n = r.primer
         if instructions:
-            n += self.message("system", instructions, model=model)
+            n += self._item({"role": "system", "content": instructions}, r)
         for item in _rendered(items):
-            n += self.item(item, model=model)
+            n += self._item(item, r)
         return n
 
     def request(

@@ -200,13 +200,13 @@ def cases_for_file(path: Path) -> list[Case]:
             conversations[resp["id"]] = _as_items((body or {}).get("items"))
             continue
         if call.method == "POST" and p.startswith("/v1/conversations/") and p.endswith("/items"):
-            conv = p.split("/")[3]
+            conv_id = p.split("/")[3]
             added = resp.get("data") if isinstance(resp, Mapping) else None
-            conversations.setdefault(conv, []).extend(_as_items(added or (body or {}).get("items")))
+            conversations.setdefault(conv_id, []).extend(_as_items(added or (body or {}).get("items")))
             continue
         if call.method == "DELETE" and p.startswith("/v1/conversations/") and "/items/" in p:
-            conv, item_id = p.split("/")[3], p.split("/")[5]
-            conversations[conv] = [i for i in conversations.get(conv, []) if i.get("id") != item_id]
+            conv_id, item_id = p.split("/")[3], p.split("/")[5]
+            conversations[conv_id] = [i for i in conversations.get(conv_id, []) if i.get("id") != item_id]
             continue
         if call.method != "POST" or not isinstance(body, Mapping):
             continue
@@ -235,9 +235,9 @@ def cases_for_file(path: Path) -> list[Case]:
             new = _as_items(body.get("input"))
             prior: list[dict[str, Any]] = []
             carried_by = "manual_responses"
-            prev, conv = body.get("previous_response_id"), body.get("conversation")
-            if isinstance(conv, Mapping):
-                conv = conv.get("id")
+            prev = body.get("previous_response_id")
+            conv_ref = body.get("conversation")
+            conv = conv_ref.get("id") if isinstance(conv_ref, Mapping) else conv_ref
             if prev:
                 carried_by = "previous_response_id"
                 if prev not in contexts:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from convotest import tokens
@@ -130,7 +132,7 @@ def test_context_replaces_the_body_input() -> None:
 
 
 def test_reasoning_items_and_references_count_nothing() -> None:
-    items = [
+    items: list[dict[str, Any]] = [
         {"role": "user", "content": Q},
         {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "x" * 500},
         {"type": "item_reference", "id": "msg_9"},
