@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from convotest.scenario.model import Scenario
     from convotest.transcript import Transcript
 
-__all__ = ["Convo", "ScenarioFailed"]
+__all__ = ["Convo", "ScenarioFailed", "render_failures", "results_of"]
 
 RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
 _DEFAULT_PATTERN = "*.convo.yaml *.convo.yml"
@@ -93,6 +93,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "convo_mode(name): the state mode a convotest item runs in")
     config.stash[_STATE] = _State(config)
     config.pluginmanager.register(_SessionPlugin(config), "convotest-session")
+    report = config.getoption("--convo-report", default=None)
+    if report:
+        from convotest.reporting.pytest_report import ReportPlugin
+
+        config.pluginmanager.register(ReportPlugin(config, Path(report)), "convotest-report")
+
+
+def results_of(config: pytest.Config) -> list[RunResult]:
+    """Every ``RunResult`` produced in this process (this xdist worker, under xdist) so far."""
+    return config.stash[_STATE].results
 
 
 _STATE = pytest.StashKey["_State"]()

@@ -12,7 +12,7 @@ import dataclasses
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -68,6 +68,8 @@ class Settings:
     verify_server: bool = False
     #: Rootdir-relative paths are shown in messages; the rerecord hint names the file from here.
     rootdir: Path | None = None
+    #: Called as each turn starts: ``progress(scenario, mode, turn_index)`` (live displays while recording).
+    progress: Callable[[Scenario, str, int], None] | None = field(default=None, compare=False)
 
     def resolved_api_key(self) -> str:
         """The key for the SDK: configured, from the environment, or a placeholder for replay."""
@@ -151,7 +153,6 @@ def run(scenario: Scenario, mode: str, settings: Settings | None = None, *, driv
 
 def _run(scenario: Scenario, mode: str, settings: Settings, driver: str | None) -> RunResult:
     from convotest.drivers import ClientOptions, drive
-    from convotest.drivers.client import TrafficLog
 
     path = None if settings.live else cassette_path(settings.cassette_dir, scenario.file_stem, scenario.name, mode)
     loc = scenario.loc
@@ -169,7 +170,7 @@ def _run(scenario: Scenario, mode: str, settings: Settings, driver: str | None) 
             "missing",
         )
 
-    traffic = TrafficLog()
+    traffic = _traffic_log(settings, scenario, mode)
     header = {
         "format": 1,
         "convotest": __version__,
@@ -211,6 +212,28 @@ def _run(scenario: Scenario, mode: str, settings: Settings, driver: str | None) 
         return fail("config", str(exc), "not_saved" if path else "live")
 
     return _check(scenario, mode, settings, traffic.exchanges, drive_error, no_match_text, path, status)
+
+
+def _traffic_log(settings: Settings, scenario: Scenario, mode: str) -> Any:
+    """The drivers' traffic log; with a progress callback, one that reports each turn as it starts."""
+    from convotest.drivers.client import TrafficLog
+
+    progress = settings.progress
+    if progress is None:
+        return TrafficLog()
+
+    class _ReportingLog(TrafficLog):
+        @property
+        def turn(self) -> int | None:
+            return self._turn
+
+        @turn.setter
+        def turn(self, value: int | None) -> None:
+            self._turn = value
+            if value is not None and progress is not None:
+                progress(scenario, mode, value)
+
+    return _ReportingLog()
 
 
 @contextlib.contextmanager
