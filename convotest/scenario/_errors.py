@@ -144,7 +144,9 @@ def schema_problems(root: Mapping[str, Any], error: ValidationError) -> Iterator
         for key in instance:
             if key not in allowed:
                 yield _unknown_key(root, schema, path, key)
-    elif keyword == "oneOf" and isinstance(instance, dict) and "user" in schema.get("properties", {}):
+    elif keyword == "oneOf" and "user" in schema.get("properties", {}):
+        if not isinstance(instance, dict):
+            return  # the turn's own "expected a mapping" error says it
         kinds = [k for k in _TURN_KINDS if k in instance]
         if len(kinds) > 1:
             found = " and ".join(repr(k) for k in kinds)

@@ -89,6 +89,10 @@ def yaml_error(path: str, text: str, exc: yaml.YAMLError) -> ScenarioError:
     if isinstance(exc, yaml.MarkedYAMLError):
         problem = exc.problem or "invalid YAML"
         context = f" ({exc.context})" if exc.context else ""
+        start = exc.context_mark
+        if exc.context and start is not None and mark is not None and start.line != mark.line:
+            # An unclosed quote or bracket is reported where the file ends; say where it was opened.
+            context = f" ({exc.context} at line {start.line + 1})"
         message = f"YAML syntax error: {problem}{context}"
     elif isinstance(exc, yaml.reader.ReaderError):
         message = f"YAML syntax error: {exc.reason} (character {exc.character!r})"
@@ -161,7 +165,9 @@ class _Composer:
             if isinstance(event, yaml.AliasEvent):
                 node = anchors.get(event.anchor or "")
                 if node is None:
-                    raise self.fail(line, column, f"YAML alias *{event.anchor} refers to no anchor")
+                    raise self.fail(
+                        line, column, f"YAML alias *{event.anchor} refers to no anchor (anchors do not cross ---)"
+                    )
                 if any(open_node is node for open_node in stack):
                     raise self.fail(line, column, f"YAML alias *{event.anchor} refers to its own parent")
             elif isinstance(event, yaml.ScalarEvent):
@@ -279,13 +285,15 @@ def decode(path: str, data: bytes) -> str:
 def parse_documents(path: str, text: str) -> list[Document]:
     """Every non-empty YAML document of ``text``, as data with positions; raises only ``ScenarioError``."""
     _check_encodable(path, text)
-    loader = _SafeLoader(text)
+    loader = None
     try:
+        loader = _SafeLoader(text)  # the pure-Python reader checks every character here already
         roots = _Composer(path).compose(loader)
     except yaml.YAMLError as exc:
         raise yaml_error(path, text, exc) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     documents: list[Document] = []
     for index, root in enumerate(roots):
         if root.kind == "scalar" and root.empty:
