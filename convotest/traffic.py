@@ -3,7 +3,7 @@
 Pure: plain YAML (``yaml.CSafeLoader`` when available), no vcrpy import. Readable layouts:
 
 * ours: bodies as ``{json: …}``, ``{sse: [{event, data}, …]}`` or ``{string: "…"}``, with the turn tags
-  in ``metadata.convotest.turns``;
+  in ``metadata.convotest.turns``; a resent history may be stored as a delta (``extends``);
 * plain vcrpy ``version: 1`` YAML: the body is a (JSON) string, ``{string: "…"}``, or ``!!binary`` bytes,
   gzip-compressed when they start with the gzip magic or ``content-encoding: gzip`` says so;
 * pydantic-ai's serializer: the body as a YAML mapping under ``parsed_body``;
@@ -130,7 +130,7 @@ def _body(raw: Any, headers: Mapping[str, str]) -> tuple[Any, str | None, list[d
         return None, None, None
     if isinstance(raw, Mapping):
         keys = set(raw)
-        if keys == {"json"}:
+        if "json" in keys and keys <= {"json", "extends"}:
             return raw["json"], None, None
         if keys == {"sse"}:
             events = raw["sse"]
@@ -169,7 +169,29 @@ def _status(resp: Mapping[str, Any]) -> int:
         return 200
 
 
-def _one(index: int, interaction: Any, turn: int | None) -> Exchange:
+_HISTORY_FIELDS = ("input", "messages")
+
+
+def _extended(index: int, body: Any, req_raw: Any, earlier: Sequence[Exchange]) -> Any:
+    """Resolve our delta form: ``{json: {messages: [new…]}, extends: {interaction: N, field: messages}}``.
+
+    Interaction numbers are 1-based, as the recording layer writes them; the earlier list's items are
+    shared, not copied, so history resent every turn stays one object per item.
+    """
+    ref = req_raw.get("extends")
+    target = ref.get("interaction") if isinstance(ref, Mapping) else None
+    name = ref.get("field") if isinstance(ref, Mapping) else None
+    if not isinstance(target, int) or not 1 <= target <= index or name not in _HISTORY_FIELDS:
+        raise _BodyError(f"interaction {index} request 'extends' must name an earlier interaction and input/messages")
+    base = earlier[target - 1].request
+    prior = base.get(name) if isinstance(base, Mapping) else None
+    own = body.get(name) if isinstance(body, Mapping) else None
+    if not isinstance(prior, list) or not isinstance(own, list):
+        raise _BodyError(f"interaction {index} request extends #{target}.{name}, which is not a list")
+    return {**body, name: [*prior, *own]}
+
+
+def _one(index: int, interaction: Any, turn: int | None, earlier: Sequence[Exchange] = ()) -> Exchange:
     if not isinstance(interaction, Mapping):
         raise _BodyError(f"interaction {index} is not a mapping")
     req = interaction.get("request")
@@ -203,6 +225,8 @@ def _one(index: int, interaction: Any, turn: int | None) -> Exchange:
         request, request_text, _ = _body(req_raw, req_headers)
     except _BodyError as exc:
         raise _BodyError(f"interaction {index} request body: {exc}") from exc
+    if isinstance(req_raw, Mapping) and "extends" in req_raw:
+        request = _extended(index, request, req_raw, earlier)
     try:
         response, response_text, events = _body(resp_raw, resp_headers)
     except _BodyError as exc:
@@ -238,7 +262,7 @@ def exchanges_from_interactions(
     out: list[Exchange] = []
     for i, interaction in enumerate(interactions):
         turn = turns[i] if turns is not None else None
-        out.append(_one(i, interaction, turn if isinstance(turn, int) else None))
+        out.append(_one(i, interaction, turn if isinstance(turn, int) else None, out))
     return out
 
 

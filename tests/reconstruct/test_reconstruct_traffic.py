@@ -266,3 +266,90 @@ def test_unreadable_cassettes(tmp_path: Path, text: str, message: str) -> None:
 
 def test_empty_interactions_is_an_empty_cassette(tmp_path: Path) -> None:
     assert load_cassette_exchanges(write(tmp_path, "interactions: []\nversion: 1\n")) == ([], {})
+
+
+def test_history_stored_as_a_delta_is_expanded_and_shared() -> None:
+    first = {
+        "request": {
+            "method": "POST",
+            "uri": "/v1/chat/completions",
+            "body": {"json": {"messages": [{"role": "user", "content": "a"}]}},
+        }
+    }
+    second = {
+        "request": {
+            "method": "POST",
+            "uri": "/v1/chat/completions",
+            "body": {
+                "json": {
+                    "model": "m",
+                    "messages": [{"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}],
+                },
+                "extends": {"interaction": 1, "field": "messages"},
+            },
+        }
+    }
+    a, b = exchanges_from_interactions([first, second])
+    assert b.request == {
+        "model": "m",
+        "messages": [
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": "b"},
+            {"role": "user", "content": "c"},
+        ],
+    }
+    assert b.request["messages"][0] is a.request["messages"][0]
+    bad = {
+        "request": {
+            **second["request"],
+            "body": {**second["request"]["body"], "extends": {"interaction": 2, "field": "messages"}},
+        }
+    }
+    with pytest.raises(ValueError, match=r"^interaction 1 request 'extends' must name an earlier interaction"):
+        exchanges_from_interactions([first, bad])
+
+
+def test_cassettes_written_by_the_recording_layer_are_read_back(tmp_path: Path) -> None:
+    from convotest.reconstruct import build_transcript
+    from convotest.recording import cassette_format
+
+    history: list[dict[str, str]] = []
+    interactions = []
+    for i, (u, r) in enumerate([("knock knock.", "Who's there?"), ("Orange.", "Orange who?"), ("Banana?", "Ha.")]):
+        history.append({"role": "user", "content": u})
+        body = json.dumps({"model": "gpt-4o-mini", "messages": history})
+        reply = {
+            "id": f"c{i}",
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": r}, "finish_reason": "stop"}],
+        }
+        interactions.append(
+            {
+                "request": {
+                    "method": "POST",
+                    "uri": "http://emulator/v1/chat/completions",
+                    "body": body,
+                    "headers": {"content-type": ["application/json"]},
+                },
+                "response": {
+                    "status": {"code": 200, "message": "OK"},
+                    "headers": {"content-type": ["application/json"]},
+                    "body": {"string": json.dumps(reply)},
+                },
+            }
+        )
+        history.append({"role": "assistant", "content": r})
+    text = cassette_format.serialize(
+        {"version": 1, "interactions": interactions, "metadata": {"convotest": {"turns": [0, 1, 2]}}}
+    )
+    exchanges, meta = load_cassette_exchanges(write(tmp_path, text))
+    assert meta["turns"] == [0, 1, 2]
+    t = build_transcript(exchanges)
+    assert [(c.role, c.text) for c in t.turns[2].context] == [
+        ("user", "knock knock."),
+        ("assistant", "Who's there?"),
+        ("user", "Orange."),
+        ("assistant", "Orange who?"),
+        ("user", "Banana?"),
+    ]
+    assert [r.reply for r in t.turns] == ["Who's there?", "Orange who?", "Ha."]
