@@ -614,7 +614,8 @@ def estimate_record(rec: TurnRecord, counter: TokenCounter | None = None) -> int
         items.insert(0, {"role": role, "content": rec.instructions})
     else:
         body["instructions"] = rec.instructions
-    return counter.request(rec.exchange.path or _PATHS[rec.endpoint], body, context=items)
+    # The endpoint, not the recorded path: a proxy or base URL may put anything before it.
+    return counter.request(_PATHS[rec.endpoint], body, context=items)
 
 
 _PATHS = {"chat": "/v1/chat/completions", "responses": "/v1/responses", "compact": "/v1/responses/compact"}
