@@ -230,7 +230,6 @@ RESPONSES_TOOLS_DELTA = -6
 GPT5_PER_ASSISTANT = 2
 GPT5_PRIMER_DELTA = -1
 #: Function definitions, the cookbook's constants for gpt-4o (estimate).
-TOOLS_INIT = 0
 FUNC_INIT = 7
 PROP_INIT = 3
 PROP_KEY = 3
@@ -290,9 +289,9 @@ class _Rendering:
 
 
 @lru_cache(maxsize=256)
-def _rendering(model: str | None) -> _Rendering:
+def _rendering(model: str | None, encoding: str | None = None) -> _Rendering:
     name = _base_name(model or "")
-    enc = _default_encoding(name)
+    enc = encoding or _default_encoding(name)
     # gpt-5 renders replies with a channel marker (2 tokens more per assistant message) and primes the
     # reply with one token less (docs/tokens.md, calibrated on the gpt-5-mini and gpt-5.4 traffic).
     if name == "gpt-5" or name.startswith(("gpt-5-", "gpt-5.")):
@@ -390,15 +389,13 @@ class TokenCounter:
         *,
         model: str | None = None,
         instructions: str | None = None,
+        encoding: str | None = None,
     ) -> int:
-        """A whole context: ``instructions`` as a system message, every rendered item, the reply primer."""
-        r = _rendering(model)
-        n = r.primer
-        if instructions:
-            n += self._item({"role": "system", "content": instructions}, r)
-        for item in _rendered(items):
-            n += self._item(item, r)
-        return n
+        """A whole context: ``instructions`` as a system message, every rendered item, the reply primer.
+
+        ``encoding`` overrides the model's (``ModelLimits.encoding`` of a configured model).
+        """
+        return self._context(items, instructions, _rendering(model, encoding))
 
     def request(
         self,
@@ -406,59 +403,72 @@ class TokenCounter:
         body: Mapping[str, Any],
         *,
         context: Sequence[Mapping[str, Any]] | None = None,
+        encoding: str | None = None,
     ) -> int:
         """Input tokens of one request body, as ``count_request_tokens`` (see there)."""
         endpoint = _endpoint(path)
-        model = str(body.get("model") or "")
+        r = _rendering(str(body.get("model") or ""), encoding)
         if endpoint == "chat":
             messages = context if context is not None else body.get("messages") or []
-            n = self.items(messages, model=model)
+            n = self._context(messages, None, r)
             tools = [t.get("function", t) for t in body.get("tools") or [] if isinstance(t, Mapping)]
             tools += [f for f in body.get("functions") or [] if isinstance(f, Mapping)]
-            n += self.tools(tools, model=model)
+            n += self._tools(tools, r.encoding)
             fmt = body.get("response_format")
             if isinstance(fmt, Mapping) and isinstance(fmt.get("json_schema"), Mapping):
-                n += self._schema(fmt["json_schema"], model)
+                n += self._schema(fmt["json_schema"], r.encoding)
             return n
         items = context if context is not None else _input_items(body.get("input"))
         instructions = body.get("instructions")
-        n = self.items(items, model=model, instructions=instructions if isinstance(instructions, str) else None)
+        n = self._context(items, instructions if isinstance(instructions, str) else None, r)
         tools = [t for t in body.get("tools") or [] if isinstance(t, Mapping) and t.get("type") == "function"]
         if tools:
-            n += max(0, self.tools(tools, model=model) + RESPONSES_TOOLS_DELTA)
+            n += max(0, self._tools(tools, r.encoding) + RESPONSES_TOOLS_DELTA)
         text = body.get("text")
         fmt = text.get("format") if isinstance(text, Mapping) else None
         if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
-            n += self._schema(fmt, model)
+            n += self._schema(fmt, r.encoding)
         if endpoint == "compact":
             n += COMPACT_OVERHEAD
         return n
 
     def tools(self, tools: Sequence[Mapping[str, Any]], *, model: str | None = None) -> int:
         """Function definitions (estimate, after the OpenAI cookbook's ``num_tokens_for_tools``)."""
+        return self._tools(tools, _default_encoding(model or ""))
+
+    # -- internals --
+
+    def _context(self, items: Sequence[Mapping[str, Any]], instructions: str | None, r: _Rendering) -> int:
+        n = r.primer
+        if instructions:
+            n += self._item({"role": "system", "content": instructions}, r)
+        for item in _rendered(items):
+            n += self._item(item, r)
+        return n
+
+    def _tools(self, tools: Sequence[Mapping[str, Any]], enc: str) -> int:
         if not tools:
             return 0
-        n = TOOLS_INIT
+        n = 0
         for fn in tools:
-            desc = fn.get("description") or ""
-            n += FUNC_INIT + self.text(f"{fn.get('name', '')}:{desc}" if desc else str(fn.get("name", "")), model)
+            name, desc = str(fn.get("name", "")), fn.get("description") or ""
+            n += FUNC_INIT + self.text(f"{name}:{desc}" if desc else name, encoding=enc)
             params = fn.get("parameters")
             props = params.get("properties") if isinstance(params, Mapping) else None
             if isinstance(props, Mapping) and props:
                 n += PROP_INIT
                 for key, spec in props.items():
                     spec = spec if isinstance(spec, Mapping) else {}
-                    n += PROP_KEY + self.text(f"{key}:{spec.get('type', '')}:{spec.get('description') or ''}", model)
+                    line = f"{key}:{spec.get('type', '')}:{spec.get('description') or ''}"
+                    n += PROP_KEY + self.text(line, encoding=enc)
                     enum = spec.get("enum")
                     if isinstance(enum, list) and enum:
-                        n += ENUM_INIT + sum(ENUM_ITEM + self.text(str(v), model) for v in enum)
+                        n += ENUM_INIT + sum(ENUM_ITEM + self.text(str(v), encoding=enc) for v in enum)
         return n + FUNC_END
 
-    # -- internals --
-
-    def _schema(self, fmt: Mapping[str, Any], model: str) -> int:
+    def _schema(self, fmt: Mapping[str, Any], enc: str) -> int:
         # Structured output: the schema's compact JSON plus a fitted constant (estimate).
-        return max(0, self.text(_canonical(fmt.get("schema")), model) + STRUCTURED_OUTPUT_OVERHEAD)
+        return max(0, self.text(_canonical(fmt.get("schema")), encoding=enc) + STRUCTURED_OUTPUT_OVERHEAD)
 
     def _count_item(self, item: Mapping[str, Any], r: _Rendering) -> int:
         enc = r.encoding
@@ -536,6 +546,7 @@ def count_request_tokens(
     body: Mapping[str, Any],
     *,
     context: Sequence[Mapping[str, Any]] | None = None,
+    encoding: str | None = None,
 ) -> int:
     """Input tokens the server reports for ``body`` sent to ``path`` (Chat, Responses, compact, input_tokens).
 
@@ -543,9 +554,10 @@ def count_request_tokens(
     images, compaction and reasoning items, and the compact endpoint's overhead are estimates
     (docs/tokens.md). Counts only what the body holds: for a ``previous_response_id`` / ``conversation``
     request, pass the rebuilt items as ``context`` (they replace ``input`` / ``messages``; tools, the
-    response format and the compact overhead still come from ``body``).
+    response format and the compact overhead still come from ``body``). ``encoding`` overrides the
+    model's tiktoken encoding (a configured model's ``ModelLimits.encoding``).
     """
-    return _DEFAULT_COUNTER.request(path, body, context=context)
+    return _DEFAULT_COUNTER.request(path, body, context=context, encoding=encoding)
 
 
 def count_items_tokens(
@@ -553,9 +565,10 @@ def count_items_tokens(
     *,
     model: str | None,
     instructions: str | None = None,
+    encoding: str | None = None,
 ) -> int:
     """Input tokens of a fully rebuilt Responses context (short-form or typed items) plus ``instructions``."""
-    return _DEFAULT_COUNTER.items(items, model=model, instructions=instructions)
+    return _DEFAULT_COUNTER.items(items, model=model, instructions=instructions, encoding=encoding)
 
 
 # --- per-turn accounting ----------------------------------------------------------------------------
@@ -601,7 +614,7 @@ def _truncated(rec: TurnRecord) -> bool:
     )
 
 
-def estimate_record(rec: TurnRecord, counter: TokenCounter | None = None) -> int:
+def estimate_record(rec: TurnRecord, counter: TokenCounter | None = None, *, encoding: str | None = None) -> int:
     """Local estimate of the input tokens of one model call: its effective context plus instructions."""
     counter = counter or _DEFAULT_COUNTER
     items = [_countable(ci) for ci in rec.context]
@@ -615,7 +628,7 @@ def estimate_record(rec: TurnRecord, counter: TokenCounter | None = None) -> int
     else:
         body["instructions"] = rec.instructions
     # The endpoint, not the recorded path: a proxy or base URL may put anything before it.
-    return counter.request(_PATHS[rec.endpoint], body, context=items)
+    return counter.request(_PATHS[rec.endpoint], body, context=items, encoding=encoding)
 
 
 _PATHS = {"chat": "/v1/chat/completions", "responses": "/v1/responses", "compact": "/v1/responses/compact"}
@@ -639,7 +652,7 @@ def annotate(
     billed = 0
     for rec in transcript.turns:
         lim = limits or model_limits(rec.model or "")
-        estimate = estimate_record(rec, counter)
+        estimate = estimate_record(rec, counter, encoding=lim.encoding)
         usage = rec.usage
         reported = usage.input_tokens if usage is not None else None
         used = reported if reported is not None else estimate

@@ -117,6 +117,15 @@ def test_billed_input_counts_compact_calls_and_skips_failures() -> None:
     assert recs[2].tokens is not None and recs[2].tokens.reported_input is None
 
 
+def test_the_limits_encoding_is_used() -> None:
+    # "Sunny" is 1 o200k token and 2 cl100k tokens
+    rec = record(0, [msg("user", "Sunny")], model="my-model")
+    annotate(transcript(rec), limits=ModelLimits(8_000, 1_000, None, "cl100k_base"))
+    assert rec.tokens is not None and rec.tokens.estimate == 3 + 1 + 2 + 3
+    annotate(transcript(rec), limits=ModelLimits(8_000, 1_000))
+    assert rec.tokens.estimate == 3 + 1 + 1 + 3
+
+
 def test_limits_per_call_model_and_unknown_models() -> None:
     t = transcript(record(0, [msg("user", "x")], model="gpt-5-mini-2025-08-07"))
     annotate(t)
