@@ -38,6 +38,7 @@ __all__ = [
     "format_token_table",
     "model_limits",
     "project",
+    "reply_primer",
     "window_failure",
 ]
 
@@ -297,6 +298,11 @@ def _rendering(model: str | None, encoding: str | None = None) -> _Rendering:
     if name == "gpt-5" or name.startswith(("gpt-5-", "gpt-5.")):
         return _Rendering(f"gpt-5/{enc}", enc, GPT5_PER_ASSISTANT, REPLY_PRIMER + GPT5_PRIMER_DELTA)
     return _Rendering(f"chat/{enc}", enc, 0, REPLY_PRIMER)
+
+
+def reply_primer(model: str | None) -> int:
+    """The tokens every request adds for the reply's primer under ``model`` (3; gpt-5 family 2)."""
+    return _rendering(model).primer
 
 
 def _is_message(item: Mapping[str, Any]) -> bool:

@@ -117,6 +117,12 @@ def test_gpt5_assistant_messages_cost_two_more_and_the_primer_one_less() -> None
     assert count_items_tokens(items, model="gpt-5.4-2026-03-05") == 11 + 11 + 6 + 2
 
 
+def test_reply_primer() -> None:
+    assert tokens.reply_primer("gpt-4o") == tokens.REPLY_PRIMER == 3
+    assert tokens.reply_primer("gpt-5-nano") == 2
+    assert count_items_tokens([], model="gpt-5") == 2
+
+
 def test_context_replaces_the_body_input() -> None:
     body = {"model": "gpt-4.1", "previous_response_id": "resp_1", "input": "hello world", "instructions": "Be brief."}
     rebuilt = [
