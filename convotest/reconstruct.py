@@ -240,7 +240,8 @@ class _Resp:
 class _Conv:
     items: list[ContextItem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    partial: bool = False
+    #: Why the tracked items may be incomplete; repeated on every call until a full listing resets it.
+    partial_reasons: list[str] = field(default_factory=list)
     deleted: bool = False
     instructions: str | None = None
     had_response: bool = False
@@ -403,8 +404,7 @@ class _Builder:
             item_id = m.group(2)
             kept = [it for it in conv.items if _raw_id(it.raw) != item_id]
             if len(kept) == len(conv.items):
-                conv.partial = True
-                conv.notes.append(
+                conv.partial_reasons.append(
                     f"item {item_id} was deleted from conversation {m.group(1)} but its id never appeared in "
                     "the traffic, so it may still be in the reconstructed context (partial)"
                 )
@@ -421,9 +421,10 @@ class _Builder:
     def _conv(self, cid: str) -> _Conv:
         conv = self.conversations.get(cid)
         if conv is None:
-            conv = _Conv(partial=True)
-            conv.notes.append(
-                f"conversation {cid} was created before this traffic; its earlier items are unknown (partial)"
+            conv = _Conv(
+                partial_reasons=[
+                    f"conversation {cid} was created before this traffic; its earlier items are unknown (partial)"
+                ]
             )
             self.conversations[cid] = conv
         return conv
@@ -439,7 +440,7 @@ class _Builder:
         self.remember(listed, stored=True)
         conv = self._conv(cid)
         differs = _first_difference(listed, conv.items)
-        if differs is not None and not conv.partial:
+        if differs is not None and not conv.partial_reasons:
             note = (
                 f"the server's item listing of {cid} (exchange {ex.index}) differs from the context rebuilt "
                 f"from traffic at item {differs}; using the server's listing"
@@ -450,7 +451,7 @@ class _Builder:
                 conv.notes.append(note)
         # when equal, the listing still contributes the ids the server gave to input items
         conv.items = listed
-        conv.partial = False
+        conv.partial_reasons = []
 
     def _input_items(self, rid: str, ex: Exchange, resp: Mapping[str, Any]) -> None:
         """Check a complete ``GET /responses/{id}/input_items`` listing against what was sent."""
@@ -569,9 +570,10 @@ class _Builder:
                 conv = self._conv(conv_id)
             if conv.deleted:
                 notes.append(f"conversation {conv_id} was deleted earlier in this traffic")
+            notes.extend(conv.partial_reasons)
             notes.extend(conv.notes)
             conv.notes = []
-            partial = partial or conv.partial
+            partial = partial or bool(conv.partial_reasons)
             if conv.had_response and conv.instructions and not instructions:
                 notes.append(
                     "instructions not resent: an earlier response in this conversation had instructions, "

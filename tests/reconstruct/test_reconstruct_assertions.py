@@ -177,3 +177,39 @@ def test_helpers() -> None:
     assert starts_with_compaction(ctx[2:]) is False
     assert starts_with_compaction([ContextItem("message", "assistant", "x"), ContextItem("compaction")]) is False
     assert starts_with_compaction([]) is False
+
+
+def test_partial_context_fails_counts_orders_and_lists() -> None:
+    # a conversation created outside this run (reused id): only this run's items are visible
+    t = build_transcript(
+        [
+            resp(0, {"input": [user("My name is Ada.")], "conversation": "conv_reused"}, [out_msg("Hi")], turn=0),
+            resp(1, {"input": [user("What is my name?")], "conversation": "conv_reused"}, [out_msg("Ada")], turn=1),
+        ]
+    )
+    expect = Expect(
+        context=ContextExpect(
+            messages=3,
+            roles=("user", "assistant", "user"),
+            contains=("My name is Ada.",),
+            equals=(
+                Message("user", "My name is Ada."),
+                Message("assistant", "Hi"),
+                Message("user", "What is my name?"),
+            ),
+            starts_with_compaction=False,
+        )
+    )
+    failures = check_turns(
+        scenario(user_turn(0, "My name is Ada."), user_turn(1, "What is my name?", expect)), "conversation", t
+    )
+    why = (
+        ": the context is partial — conversation conv_reused was created before this traffic; "
+        "its earlier items are unknown (partial)"
+    )
+    assert [(f.check, f.message) for f in failures] == [
+        ("context.messages", "context has at least 3 messages, expected 3 (roles: user, assistant, user)" + why),
+        ("context.roles", "context roles are [… user, assistant, user], expected [user, assistant, user]" + why),
+        ("context.equals", "context messages are as expected but follow unknown earlier items" + why),
+        ("context.starts_with_compaction", "cannot tell how the context starts" + why),
+    ]
