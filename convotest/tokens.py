@@ -240,6 +240,7 @@ FUNC_END = 12
 #: Before the latest compaction item the server keeps only these messages (calibrated, estimate).
 _KEPT_BEFORE_COMPACTION = frozenset({"user", "system", "developer"})
 
+_COMPACTION_TYPES = frozenset({"compaction", "compaction_summary"})
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})
 _IMAGE_PARTS = frozenset({"input_image", "image_url", "image"})
 
@@ -313,7 +314,7 @@ def _rendered(items: Sequence[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]
     """The items the server renders: before the latest compaction item only user/system messages remain."""
     last = -1
     for i, item in enumerate(items):
-        if item.get("type") == "compaction":
+        if item.get("type") in _COMPACTION_TYPES:
             last = i
     for i, item in enumerate(items):
         if i < last and not (_is_message(item) and item.get("role") in _KEPT_BEFORE_COMPACTION):
@@ -506,8 +507,13 @@ class TokenCounter:
             output = item.get("output")
             text = output if isinstance(output, str) else _parts_text(output)[0]
             return TOKENS_PER_MESSAGE + FUNCTION_CALL_OUTPUT_OVERHEAD + self.text(text, encoding=enc)
-        if kind == "compaction":
-            return round(len(str(item.get("encrypted_content") or "")) * COMPACTION_TOKENS_PER_CHAR)
+        if kind in _COMPACTION_TYPES:
+            encrypted = item.get("encrypted_content")
+            if isinstance(encrypted, str) and encrypted:
+                return round(len(encrypted) * COMPACTION_TOKENS_PER_CHAR)
+            # A readable summary (a gateway's ``compaction_summary``): count it as a message's text.
+            text = _parts_text(item.get("summary") or item.get("content") or item.get("text"))[0]
+            return TOKENS_PER_MESSAGE + self.text(text, encoding=enc) if text else 0
         # Reasoning items of earlier turns are dropped by the server; item references cannot be resolved
         # here (the emulator rebuilds them before counting): both count 0, an estimate.
         return 0

@@ -161,6 +161,12 @@ def test_compaction_item_estimate_and_what_it_replaces() -> None:
     assert count_items_tokens([items[0], items[1], items[3]], model="gpt-4.1") == 11 + 9 + 6 + 3
 
 
+def test_readable_compaction_summary_counts_its_text() -> None:
+    summary = {"type": "compaction_summary", "summary": [{"type": "summary_text", "text": A}]}
+    items = [{"role": "assistant", "content": Q}, summary, {"role": "user", "content": "hello world"}]
+    assert count_items_tokens(items, model="gpt-4.1") == (3 + 5) + 6 + 3
+
+
 def test_function_call_and_output_estimates() -> None:
     call = {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": '{"city":"Paris"}'}
     out = {"type": "function_call_output", "call_id": "c1", "output": "Sunny"}
