@@ -12,7 +12,7 @@ from jsonschema.exceptions import ValidationError
 
 from convotest.scenario._yaml import Path
 
-__all__ = ["Problem", "at", "describe", "field_name", "schema_problems", "suggest"]
+__all__ = ["NAME_RULE", "Problem", "at", "describe", "field_name", "schema_problems", "suggest"]
 
 #: (path, whether the position is the path's key rather than its value, message)
 Problem = tuple[Path, bool, str]
@@ -27,9 +27,12 @@ _TYPE_NAMES = {
     "null": "null",
 }
 _TURN_KINDS = ("user", "input", "compact")
+#: The message for a ``name`` that breaks ``[a-z0-9][a-z0-9_-]*``.
+NAME_RULE = (
+    "{got} is not a valid scenario name (use lowercase letters, digits, '_' and '-', starting with a letter or digit)"
+)
 _PATTERN_MESSAGES = {
-    "name": "{got} is not a valid scenario name (use lowercase letters, digits, '_' and '-', "
-    "starting with a letter or digit)",
+    "name": NAME_RULE,
     "driver": 'expected "package.module:Name", got {got}',
 }
 

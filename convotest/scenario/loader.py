@@ -16,7 +16,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from convotest.errors import ScenarioError, SourceLoc
-from convotest.scenario._errors import Problem, at, describe, schema_problems
+from convotest.scenario._errors import NAME_RULE, Problem, at, describe, schema_problems
 from convotest.scenario._yaml import Document, Path, decode, parse_documents
 from convotest.scenario.model import (
     ALL_MODES,
@@ -133,8 +133,9 @@ class _DocumentLoader:
                 self.problem((*path, "roles"), "disagrees with the roles of equals")
         elif "roles" in data and data.get("messages") not in (None, len(data["roles"])):
             self.problem((*path, "messages"), f"is {data['messages']} but roles lists {len(data['roles'])}")
+        count = data.get("messages")
         return ContextExpect(
-            messages=data.get("messages"),
+            messages=None if count is None else int(count),
             roles=None if "roles" not in data else tuple(data["roles"]),
             contains=tuple(data.get("contains", ())),
             equals=equals,
@@ -214,7 +215,7 @@ class _DocumentLoader:
         if "name" in data:
             name: str = data["name"]
             if not _NAME.fullmatch(name):
-                self.problem(("name",), f"{describe(name)} is not a valid scenario name")
+                self.problem(("name",), NAME_RULE.format(got=describe(name)))
             return name
         stem = _file_stem(self.path)
         if not _NAME.fullmatch(stem):

@@ -224,6 +224,18 @@ def test_float_written_integers_become_int() -> None:
     assert tokens.tokens.input_max == 2000 and isinstance(tokens.tokens.input_max, int)
 
 
+def test_float_written_counts_become_int() -> None:
+    (s,) = load_text(MINIMAL + "    expect: {context: {messages: 1.0}}\n", "f.convo.yaml")
+    assert s.turns[0].expect is not None and s.turns[0].expect.context is not None
+    assert s.turns[0].expect.context.messages == 1 and isinstance(s.turns[0].expect.context.messages, int)
+
+
+def test_schema_patterns_are_also_checked_whole() -> None:
+    # JSON Schema's "$" lets a trailing newline through; the loader must not.
+    assert error_of(MINIMAL + 'name: "abc\\n"\n')[:2] == (5, 7)
+    assert error_of(MINIMAL + 'driver: "a.b:C\\n"\n')[2] == "driver: expected \"package.module:Name\", got 'a.b:C\\n'"
+
+
 def test_bare_document_separators_are_ignored() -> None:
     scenarios = load_text("---\n" + MINIMAL + "---\n", "s.convo.yaml")
     assert [s.document for s in scenarios] == [0]
@@ -236,6 +248,7 @@ def test_bare_document_separators_are_ignored() -> None:
     ("text", "expected"),
     [
         ("version: 1\nmodel: m\n", (1, 1, "missing required key 'turns'")),
+        ("version: true\nmodel: m\nturns: [user: a]\n", (1, 10, "version: expected 1, got true")),
         (
             MINIMAL + "    expect: {tokens: {input_max: true}}\n",
             (5, 34, "turns[0].expect.tokens.input_max: expected an integer, got true"),
