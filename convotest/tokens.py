@@ -868,15 +868,14 @@ class Projection:
         return head + f"; compact_threshold {_n(self.compact_threshold)} would keep it under"
 
 
-def _slope(values: Sequence[int]) -> float:
-    n = len(values)
+def _slope(xs: Sequence[int], ys: Sequence[int]) -> float:
+    """Least-squares slope of ys over xs (0 for fewer than two points)."""
+    n = len(xs)
     if n < 2:
         return 0.0
-    mean_x = (n - 1) / 2
-    mean_y = sum(values) / n
-    num = sum((x - mean_x) * (y - mean_y) for x, y in enumerate(values))
-    den = sum((x - mean_x) ** 2 for x in range(n))
-    return num / den
+    mean_x, mean_y = sum(xs) / n, sum(ys) / n
+    den = sum((x - mean_x) ** 2 for x in xs)
+    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / den if den else 0.0
 
 
 def project(
@@ -887,19 +886,24 @@ def project(
 ) -> Projection:
     """Project input growth: the turn that would cross the window (or ``window_used_max`` of it).
 
-    Growth is the least-squares slope of the input of each turn's last model call over the last
-    ``PROJECTION_WINDOW`` turns. The suggested compaction threshold leaves room for one more turn of
-    growth below the limit, rounded down to a thousand (server-side compaction needs ≥ 1,000).
+    Growth is the least-squares slope of the input of each turn's last model call (compact calls left
+    out) over the last ``PROJECTION_WINDOW`` turns since the input last dropped. The suggested
+    compaction threshold leaves room for one more turn of growth below the limit, rounded down to a
+    thousand (server-side compaction needs ≥ 1,000).
     Raises ``ValueError`` when no call has been annotated.
     """
     per_turn: dict[int, int] = {}
+    compact_only: dict[int, int] = {}
     model = ""
     for pos, rec in enumerate(transcript.turns):
         if rec.tokens is None:
             continue
         # Foreign traffic has no turn tags: every call is its own turn.
-        per_turn[rec.turn if rec.turn is not None else pos] = _input_of(rec.tokens)
+        key = rec.turn if rec.turn is not None else pos
+        # A compact call's input is the window before compaction, not a step of the conversation.
+        (compact_only if rec.endpoint == "compact" else per_turn)[key] = _input_of(rec.tokens)
         model = rec.model or model
+    per_turn = per_turn or compact_only
     if not per_turn:
         raise ValueError("no annotated model call to project from (run tokens.annotate first)")
     keys = sorted(per_turn)
@@ -911,7 +915,16 @@ def project(
         limit, label = limits.max_input_tokens, "input limit"
     else:
         limit, label = limits.context_window, "window"
-    growth = _slope(inputs[-PROJECTION_WINDOW:])
+    # Fit on the stretch since the last drop (a compaction restarts growth from a lower base); right
+    # after a drop, the stretch before it is the best guess of the rate.
+    drops = [i for i in range(1, len(inputs)) if inputs[i] < inputs[i - 1]]
+    start = drops[-1] if drops else 0
+    if len(keys) - start < 2 and drops:
+        start, stop = (drops[-2] if len(drops) > 1 else 0), drops[-1]
+    else:
+        stop = len(keys)
+    xs, ys = keys[start:stop][-PROJECTION_WINDOW:], inputs[start:stop][-PROJECTION_WINDOW:]
+    growth = _slope(xs, ys)
     last = inputs[-1]
     crossing: int | None
     if last > limit:

@@ -298,6 +298,27 @@ def test_projection_against_a_window_fraction_and_recent_growth() -> None:
     assert p.compact_threshold == 59_000
 
 
+def test_projection_restarts_after_a_compaction() -> None:
+    recs = [
+        record(0, [msg("user", "a")], turn=0, usage=usage(1_000)),
+        record(1, [msg("user", "a")], turn=1, usage=usage(3_000)),
+        record(2, [msg("user", "a")], turn=2, usage=usage(5_000)),
+        record(3, [msg("user", "a")], turn=3, endpoint="compact", usage=usage(5_200)),  # a compact step
+        record(4, [msg("user", "a")], turn=4, usage=usage(800)),
+        record(5, [msg("user", "a")], turn=5, usage=usage(1_300)),
+        record(6, [msg("user", "a")], turn=6, usage=usage(1_800)),
+    ]
+    t = transcript(*recs)
+    annotate(t, limits=GPT4O)
+    p = project(t, GPT4O)
+    assert p.inputs == (1_000, 3_000, 5_000, 800, 1_300, 1_800)  # the compact call is not a step
+    assert p.growth == pytest.approx(500.0)  # fitted since the drop, not across it
+    # right after the drop, the rate before it stands in
+    p = project(transcript(*recs[:5]), GPT4O)
+    assert p.growth == pytest.approx(2_000.0)
+    assert p.last_input == 800 and p.last_turn == 5
+
+
 def test_projection_not_growing_and_already_over() -> None:
     flat = project(transcript(*annotated([500, 500, 500])), GPT4O)
     assert flat.crossing_turn is None
