@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections import Counter
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tokens_helpers import msg, record, transcript
 
 from convotest.tokenizer_data import get_encoding
-from convotest.tokens import TokenCounter, annotate, count_items_tokens, model_limits
+from convotest.tokens import TokenCounter, annotate, count_items_tokens, model_limits, reply_primer
 from convotest.transcript import ContextItem
 
 
@@ -106,3 +108,25 @@ def test_annotate_a_long_transcript_through_one_counter() -> None:
     assert last is not None and last.estimate == TokenCounter().items(
         [c.raw for c in records[-1].context], model="gpt-4o"
     )
+
+
+messages = st.lists(
+    st.fixed_dictionaries(
+        {"role": st.sampled_from(["user", "assistant", "system", "developer"]), "content": st.text(max_size=40)}
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(items=messages, model=st.sampled_from(["gpt-4o", "gpt-4", "gpt-5-mini"]))
+def test_counts_are_additive_and_cache_independent(items: list[dict[str, str]], model: str) -> None:
+    shared = TokenCounter()
+    total = shared.items(items, model=model)
+    assert total == TokenCounter().items(items, model=model)
+    primer = reply_primer(model)
+    assert total == primer + sum(TokenCounter().items([m], model=model) - primer for m in items)
+    typed = [
+        {"type": "message", "role": m["role"], "content": [{"type": "input_text", "text": m["content"]}]} for m in items
+    ]
+    assert shared.items(typed, model=model) == total

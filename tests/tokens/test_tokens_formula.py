@@ -162,8 +162,12 @@ def test_compaction_item_estimate_and_what_it_replaces() -> None:
 
 
 def test_readable_compaction_summary_counts_its_text() -> None:
-    summary = {"type": "compaction_summary", "summary": [{"type": "summary_text", "text": A}]}
-    items = [{"role": "assistant", "content": Q}, summary, {"role": "user", "content": "hello world"}]
+    summary: dict[str, Any] = {"type": "compaction_summary", "summary": [{"type": "summary_text", "text": A}]}
+    items: list[dict[str, Any]] = [
+        {"role": "assistant", "content": Q},
+        summary,
+        {"role": "user", "content": "hello world"},
+    ]
     assert count_items_tokens(items, model="gpt-4.1") == (3 + 5) + 6 + 3
 
 
