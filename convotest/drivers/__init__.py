@@ -24,7 +24,6 @@ from convotest.drivers import previous_response_id as _previous_response_id  # n
 from convotest.drivers.base import Driver, available_modes, get, register
 from convotest.drivers.client import ClientOptions, TrafficLog, make_client
 from convotest.drivers.sdk import run_sync
-from convotest.errors import ConfigError
 from convotest.scenario.model import Scenario
 
 __all__ = [
@@ -73,11 +72,10 @@ def create_driver(
     *,
     driver: str | None = None,
 ) -> Driver:
-    """Instantiate the driver of ``mode`` (``custom``: the scenario's or ``driver``'s class) on ``client``."""
+    """Instantiate the driver of ``mode`` on ``client``; ``driver`` (else the scenario's) is used in ``custom`` only."""
     if mode == "custom":
         return _custom.CustomDriver(client, scenario, driver)
-    if driver is not None:
-        raise ConfigError(f"a custom driver ({driver!r}) runs in mode 'custom', not {mode!r}")
+    # A built-in mode ignores the custom driver, so a driver's scenario can also run in a reference mode.
     return get(mode)(client, scenario)
 
 

@@ -50,7 +50,7 @@ def load_driver_class(spec: str, scenario: Scenario) -> type[Any]:
         target = getattr(target, part)
     if not inspect.isclass(target):
         raise ConfigError(
-            f"{where}: driver {spec!r}: {attr!r} is a {type(target).__name__}, "
+            f"{where}: driver {spec!r}: {attr!r} is not a class (got {type(target).__name__}); "
             "expected a class with a send(text) method"
         )
     if not callable(getattr(target, "send", None)):
@@ -58,29 +58,41 @@ def load_driver_class(spec: str, scenario: Scenario) -> type[Any]:
     return target
 
 
+def _arguments(signature: inspect.Signature, client: Any, scenario: Scenario) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``(client,)``, plus the scenario when the constructor asks for it: by name, or as a required 2nd argument."""
+    params = list(signature.parameters.values())
+    named = signature.parameters.get("scenario")
+    if named is not None and named.kind == inspect.Parameter.KEYWORD_ONLY:
+        return (client,), {"scenario": scenario}
+    if named is not None:
+        return (client, scenario), {}
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) >= 2 and positional[1].default is inspect.Parameter.empty:
+        return (client, scenario), {}
+    return (client,), {}
+
+
 def _construct(cls: type[Any], client: Any, scenario: Scenario, spec: str) -> Any:
-    """``cls(client, scenario)`` if its signature takes both, else ``cls(client)``."""
+    """``cls(client)``, or ``cls(client, scenario)`` when its constructor takes the scenario."""
     where = _where(scenario)
+    args: tuple[Any, ...] = (client,)
+    kwargs: dict[str, Any] = {}
     try:
-        signature = inspect.signature(cls)
+        signature: inspect.Signature | None = inspect.signature(cls)
     except (TypeError, ValueError):
         signature = None
-    args: tuple[Any, ...] = (client,)
     if signature is not None:
-        for candidate in ((client, scenario), (client,)):
-            try:
-                signature.bind(*candidate)
-            except TypeError:
-                continue
-            args = candidate
-            break
-        else:
+        args, kwargs = _arguments(signature, client, scenario)
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError:
+            names = ", ".join(str(p.replace(annotation=inspect.Parameter.empty)) for p in signature.parameters.values())
             raise ConfigError(
-                f"{where}: driver {spec!r}: {cls.__name__}{signature} must accept the client as its only "
-                "argument, or (client, scenario)"
-            )
+                f"{where}: driver {spec!r}: {cls.__name__}({names}) must accept the client as its only "
+                "required argument, or (client, scenario)"
+            ) from None
     try:
-        return cls(*args)
+        return cls(*args, **kwargs)
     except Exception as exc:
         raise DriverError(f"{where}: driver {spec!r}: {cls.__name__}(…) raised {type(exc).__name__}: {exc}") from exc
 
