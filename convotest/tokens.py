@@ -150,32 +150,36 @@ def model_limits(
 ) -> ModelLimits:
     """The limits of ``model``: the table entry (longest-prefix match), else ``default``, with ``overrides``.
 
-    ``overrides`` is either field → value (``{"context_window": 4000}``, a scenario's ``limits``) or a
-    per-model table (``{"gpt-5.4": {"context_window": …, "max_output_tokens": …}}``, the project
-    setting), whose entries match model names the same way as the built-in table. A model known to
-    neither needs ``context_window`` and ``max_output_tokens`` from somewhere: ``ConfigError`` otherwise.
+    ``overrides`` holds field → value pairs (``{"context_window": 4000}``: a scenario's ``limits``), a
+    per-model table (``{"gpt-5.4": {"context_window": …, "max_output_tokens": …}}``: the project
+    setting, whose names match like the built-in table's), or both: the matching per-model entry applies
+    first, then the fields. A model known to neither table needs ``context_window`` and
+    ``max_output_tokens`` from somewhere: ``ConfigError`` otherwise, naming the settings to add.
     """
     key = _table_key(model, MODEL_TABLE)
     base = MODEL_TABLE[key] if key is not None else default
-    if not overrides:
+    overrides = overrides or {}
+    values: dict[str, Any] = {}
+    source = "limits"
+    per_model_table = {k: v for k, v in overrides.items() if k not in _LIMIT_FIELDS}
+    per_model = _table_key(model, per_model_table)
+    if per_model is not None:
+        entry = per_model_table[per_model]
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"model limits for {per_model!r} must be a mapping of settings, got {entry!r}")
+        values.update(entry)
+        source = f"model limits for {per_model!r}"
+    values.update((k, v) for k, v in overrides.items() if k in _LIMIT_FIELDS)
+    if not values:
         if base is None:
-            raise ConfigError(f"unknown model {model!r}: no built-in limits; " + _SETTING_HINT.format(model=model))
-        return base
-    if set(overrides) <= _LIMIT_FIELDS:
-        return _apply(base, overrides, model, "limits")
-    # A per-model table: only entries that match this model apply.
-    per_model = _table_key(model, overrides)
-    if per_model is None:
-        if base is None:
-            raise ConfigError(
-                f"unknown model {model!r}: not in the built-in table nor the configured model limits "
-                f"({', '.join(sorted(overrides))}); " + _SETTING_HINT.format(model=model)
+            where = (
+                f"not in the built-in table nor the configured model limits ({', '.join(sorted(per_model_table))})"
+                if per_model_table
+                else "no built-in limits"
             )
+            raise ConfigError(f"unknown model {model!r}: {where}; " + _SETTING_HINT.format(model=model))
         return base
-    entry = overrides[per_model]
-    if not isinstance(entry, Mapping):
-        raise ConfigError(f"model limits for {per_model!r} must be a mapping of settings, got {entry!r}")
-    return _apply(base, entry, model, f"model limits for {per_model!r}")
+    return _apply(base, values, model, source)
 
 
 @lru_cache(maxsize=256)

@@ -107,6 +107,15 @@ def test_per_model_table_overrides() -> None:
         model_limits("gpt-6", overrides=project)
 
 
+def test_project_table_and_scenario_fields_together() -> None:
+    # the runner's case: the project's per-model table, then the scenario's own limits on top
+    overrides = {"gpt-5.4": {"context_window": 1_050_000, "max_output_tokens": 128_000}, "context_window": 5_000}
+    assert model_limits("gpt-5.4-2026-03-05", overrides=overrides) == ModelLimits(5_000, 128_000)
+    assert model_limits("gpt-4o", overrides=overrides) == ModelLimits(5_000, 16_384)
+    with pytest.raises(ConfigError, match="max_output_tokens not set"):
+        model_limits("gpt-6", overrides=overrides)
+
+
 @pytest.mark.parametrize("bad", [0, -5, "128k", 1.5, True])
 def test_invalid_override_values(bad: object) -> None:
     with pytest.raises(ConfigError, match="context_window for 'gpt-4o' must be a positive integer"):
