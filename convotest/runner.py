@@ -8,7 +8,6 @@ expectation. It returns a ``RunResult``; it raises only for programming errors.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import sys
 import time
@@ -204,7 +203,7 @@ def _run(scenario: Scenario, mode: str, settings: Settings, driver: str | None) 
                 if drive_error is None:
                     session.keep()
                 else:
-                    no_match_text = _explain_no_match(session, drive_error.exception)
+                    no_match_text = _explain_no_match(session, drive_error.exception, drive_error.turn, settings)
                 status = _cassette_status(session, drive_error is None)
     except CassetteError as exc:
         return fail("cassette", f"{exc}; re-record with: {rerecord_command(scenario, mode, settings)}", "unreadable")
@@ -265,7 +264,8 @@ def _cassette_status(session: Any, ok: bool) -> CassetteStatus:
     return "replayed"
 
 
-def _explain_no_match(session: Any, exc: BaseException) -> str | None:
+def _explain_no_match(session: Any, exc: BaseException, turn: int, settings: Settings) -> str | None:
+    """The drift explanation: what was sent, the closest recorded request, and each difference by turn."""
     from convotest.recording.matching import explain_difference
     from convotest.recording.vcr_backend import is_no_match
 
@@ -275,15 +275,18 @@ def _explain_no_match(session: Any, exc: BaseException) -> str | None:
     if found is None:
         return "the request matches nothing recorded"
     lines = [f"no recorded response matches {found.shape.method} {found.shape.path}"]
-    lines.append(f"cassette: {found.recorded} interactions recorded, {found.played} replayed before this request")
+    lines.append(
+        f"cassette {_display_path(str(session.path), settings)}: {found.recorded} interactions recorded, "
+        f"{found.played} replayed before this request"
+    )
     if found.closest is None:
         lines.append("every recorded interaction was already replayed: this run sends more requests than recorded")
     else:
         number, shape = found.closest
         lines.append(f"closest recorded request: #{number} {shape.method} {shape.path}")
-        lines.extend(
-            "  " + line for line in explain_difference(shape, found.shape) or ["(identical after normalising)"]
-        )
+        # Each difference names the scenario turn (1-based) whose request drifted, as the headline does.
+        differences = explain_difference(shape, found.shape) or ["(identical after normalising)"]
+        lines.extend(f"  turn {turn + 1}: {line}" for line in differences)
     return "\n".join(lines)
 
 
@@ -317,20 +320,30 @@ def _check(
         checks.append(tokens.check_tokens)
     for check in checks:
         found = check(scenario, mode, transcript)
-        failures.extend(f for f in found if failed_turn is None or f.turn is None or f.turn < failed_turn)
+        # Turns after a failed one never ran; the failed turn keeps only its window overflow, which is
+        # usually why the server refused it.
+        failures.extend(
+            f
+            for f in found
+            if failed_turn is None
+            or f.turn is None
+            or f.turn < failed_turn
+            or (f.turn == failed_turn and f.check == "tokens.window")
+        )
 
     if drive_error is not None:
         failures.append(_drive_failure(scenario, mode, settings, drive_error, no_match_text))
     elif limits is not None:
         with contextlib.suppress(ConvotestError, ValueError, ZeroDivisionError):
-            notes.append(tokens.project(transcript, limits).describe())
+            used_max = scenario.expect.tokens.window_used_max if scenario.expect and scenario.expect.tokens else None
+            notes.append(tokens.project(transcript, limits, window_used_max=used_max).describe())
         with contextlib.suppress(ConvotestError, ValueError, ZeroDivisionError):
             notes.extend(step.describe() for step in compaction.compaction_report(transcript))
     return RunResult(scenario, mode, transcript, failures, path, status, notes=notes)
 
 
 def _resolve_limits(scenario: Scenario, settings: Settings) -> Any:
-    """Built-in table < project ``model_limits`` < the scenario's own ``limits``."""
+    """Built-in table < project ``model_limits`` (matched by prefix, like the table) < the scenario's ``limits``."""
     from convotest import tokens
 
     own = {
@@ -341,17 +354,7 @@ def _resolve_limits(scenario: Scenario, settings: Settings) -> Any:
         )
         if value is not None
     }
-    try:
-        base = tokens.model_limits(scenario.model, overrides=settings.model_limits or None)
-    except ConfigError:
-        if len(own) < 2:
-            raise
-        base = None
-    if not own:
-        return base
-    if base is None:
-        return tokens.model_limits(scenario.model, overrides=own)
-    return dataclasses.replace(base, **own)  # type: ignore[arg-type]
+    return tokens.model_limits(scenario.model, overrides={**settings.model_limits, **own} or None)
 
 
 def _drive_failure(scenario: Scenario, mode: str, settings: Settings, error: Any, no_match_text: str | None) -> Failure:
