@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -190,3 +191,41 @@ def test_built_in_modes_ignore_the_custom_driver(run: Any, h: Any) -> None:
 
 def test_custom_driver_class_attributes() -> None:
     assert (CustomDriver.name, CustomDriver.api) == ("custom", "custom")
+
+
+def docs_example_yaml() -> str:
+    """The scenario of docs/custom-drivers.md's worked example, pointed at the tested copy of SupportBot."""
+    text = (Path(__file__).parents[2] / "docs" / "custom-drivers.md").read_text()
+    block = text.split("```yaml\nversion: 1\n", 1)[1].split("```", 1)[0]
+    return ("version: 1\n" + block).replace('"support.bot:SupportBot"', '"custom_examples.support_bot:SupportBot"')
+
+
+def test_the_documented_worked_example_passes_through_the_runner(emulator_url: str, tmp_path: Path) -> None:
+    runner = pytest.importorskip("convotest.runner")
+    loader = pytest.importorskip("convotest.scenario.loader")
+    path = tmp_path / "support.convo.yaml"
+    path.write_text(docs_example_yaml())
+    (scenario,) = loader.load_file(path)
+    result = runner.run(scenario, "custom", runner.Settings(live=True, base_url=emulator_url, api_key="sk-test"))
+    assert result.failures == []
+    assert [t.endpoint for t in result.transcript.turns] == ["responses", "responses", "compact", "responses"]
+
+
+def test_the_documented_worked_example_catches_a_forgotten_response_id(
+    emulator_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = pytest.importorskip("convotest.runner")
+    loader = pytest.importorskip("convotest.scenario.loader")
+    from custom_examples import support_bot
+
+    def forgetful(self: Any, messages: list[dict[str, Any]]) -> str:
+        response = self.client.responses.create(model=self.model, instructions=self.instructions, input=messages)
+        return response.output_text  # forgot: self.last_id = response.id
+
+    monkeypatch.setattr(support_bot.SupportBot, "send_messages", forgetful)
+    path = tmp_path / "support.convo.yaml"
+    path.write_text(docs_example_yaml())
+    (scenario,) = loader.load_file(path)
+    result = runner.run(scenario, "custom", runner.Settings(live=True, base_url=emulator_url, api_key="sk-test"))
+    headlines = [f.headline() for f in result.failures]
+    assert f"{path}:17: turn 4 [custom]: no context message contains '#123' (1 messages)" in headlines
