@@ -219,7 +219,7 @@ def _json_text(v: Any) -> str | None:
 
 
 def _raw_id(raw: Any) -> str | None:
-    if isinstance(raw, Mapping):
+    if type(raw) is dict or isinstance(raw, Mapping):
         i = raw.get("id")
         if isinstance(i, str):
             return i
@@ -255,6 +255,10 @@ class _Builder:
         # equal items (history resent as fresh dicts) share one ContextItem object
         self._intern: dict[tuple[str, str | None, str | None, str | None], ContextItem] = {}
         self._short: dict[tuple[Any, str], ContextItem] = {}
+        self._by_item_id: dict[str, tuple[Any, list[ContextItem]]] = {}
+        self._remembered: set[int] = set()
+        # per API (chat or not): the previous request's raw history and the items parsed from each entry
+        self._prev: dict[bool, tuple[Sequence[Any], Sequence[list[ContextItem]]]] = {}
         self.items_by_id: dict[str, ContextItem] = {}
         self.unstored_ids: set[str] = set()
         self.server_compactions: set[str] = set()
@@ -281,29 +285,71 @@ class _Builder:
         if not isinstance(raw_items, list):
             return []
         out: list[ContextItem] = []
-        short = self._short
+        short, by_id, by_obj = self._short, self._by_item_id, self._by_obj
         for obj in raw_items:
-            # fast path for the bulk of manual-mode history: short-form {role, content: str} messages
-            if type(obj) is dict and len(obj) == 2:
-                role, content = obj.get("role"), obj.get("content")
-                if type(content) is str and role in _MESSAGE_ROLES:
-                    key = (role, content)
-                    got = short.get(key)
-                    if got is None:
-                        got = short[key] = self._mk("message", role, content, obj)
-                    out.append(got)
+            iid = None
+            if type(obj) is dict:
+                # fast path for the bulk of manual-mode history: short-form {role, content: str} messages
+                if len(obj) == 2:
+                    role, content = obj.get("role"), obj.get("content")
+                    if type(content) is str and role in _MESSAGE_ROLES:
+                        key = (role, content)
+                        got = short.get(key)
+                        if got is None:
+                            got = short[key] = self._mk("message", role, content, obj)
+                        out.append(got)
+                        continue
+                if obj.get("type") == "item_reference":
+                    out.append(self._reference(obj, notes))
                     continue
-            if isinstance(obj, Mapping) and obj.get("type") == "item_reference":
-                out.append(self._reference(obj, notes))
-                continue
-            hit = self._by_obj.get(id(obj))
+                # an output item resent as input (fresh dicts when parsed from JSON): same id, same content
+                iid = obj.get("id")
+                if type(iid) is str:
+                    hit = by_id.get(iid)
+                    if hit is not None and (hit[0] is obj or hit[0] == obj):
+                        out.extend(hit[1])
+                        continue
+                else:
+                    iid = None
+            hit = by_obj.get(id(obj))
             if hit is not None and hit[0] is obj:
                 out.extend(hit[1])
                 continue
             parsed = self._chat_item(obj) if chat else self._item(obj)
-            if isinstance(obj, dict | list):
-                self._by_obj[id(obj)] = (obj, parsed)
+            if iid is not None:
+                by_id[iid] = (obj, parsed)
+            elif isinstance(obj, dict | list):
+                by_obj[id(obj)] = (obj, parsed)
             out.extend(parsed)
+        return out
+
+    def history(self, raw_items: Any, *, chat: bool, notes: list[str] | None = None) -> list[ContextItem]:
+        """Parse a request's messages/input, reusing the previous request's items for the common prefix.
+
+        Manual modes resend the whole history every turn, as fresh dicts when the body was parsed from
+        JSON; comparing each to the previous request's item (C-level ``==``) is much cheaper than parsing.
+        """
+        if not isinstance(raw_items, list):
+            return self.items(raw_items, chat=chat, notes=notes)
+        prev_raw, prev_parsed = self._prev.get(chat, ((), ()))
+        out: list[ContextItem] = []
+        per_item: list[list[ContextItem]] = []
+        n = 0
+        limit = min(len(raw_items), len(prev_raw))
+        while n < limit:
+            obj, old = raw_items[n], prev_raw[n]
+            if obj is not old and obj != old:
+                break
+            if type(obj) is dict and obj.get("type") == "item_reference":
+                break  # resolved afresh: its notes depend on the state now
+            out.extend(prev_parsed[n])
+            per_item.append(prev_parsed[n])
+            n += 1
+        for obj in raw_items[n:]:
+            parsed = self.items([obj], chat=chat, notes=notes)
+            out.extend(parsed)
+            per_item.append(parsed)
+        self._prev[chat] = (raw_items, per_item)
         return out
 
     def _reference(self, obj: Mapping[str, Any], notes: list[str] | None) -> ContextItem:
@@ -363,7 +409,14 @@ class _Builder:
         return [item]
 
     def remember(self, items: Iterable[ContextItem], *, stored: bool) -> None:
+        seen = self._remembered
         for it in items:
+            # items are interned (kept alive by the intern table), so id() is stable; history resent
+            # every turn is only registered the first time
+            key = id(it)
+            if key in seen:
+                continue
+            seen.add(key)
             rid = _raw_id(it.raw)
             if rid is not None:
                 self.items_by_id[rid] = it
@@ -496,7 +549,7 @@ class _Builder:
         self.turns.append(record)
 
     def _chat(self, ex: Exchange, req: dict[str, Any], response: dict[str, Any] | None, notes: list[str]) -> TurnRecord:
-        msgs = self.items(req.get("messages") or [], chat=True)
+        msgs = self.history(req.get("messages") or [], chat=True)
         instructions: str | None = None
         # a leading system/developer message is the instructions, as Responses' `instructions` field is,
         # so contexts of the same conversation compare equal across modes
@@ -605,7 +658,7 @@ class _Builder:
                         "instructions not resent: the previous response had instructions, this call has "
                         "none (instructions are not carried over a previous_response_id chain)"
                     )
-        new_items = self.items(req.get("input"), chat=False, notes=notes)
+        new_items = self.history(req.get("input"), chat=False, notes=notes)
         if any(n.startswith("item_reference") and "not in this traffic" in n for n in notes):
             partial = True
         if not stored:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -661,3 +662,34 @@ def test_conversation_listing_that_differs_is_noted_on_the_last_call() -> None:
         "using the server's listing"
     ]
     assert ctx(t.turns[1]) == [("message", "user", "one"), ("message", "user", "surprise"), ("message", "user", "two")]
+
+
+def test_manual_responses_history_from_fresh_dicts_shares_items() -> None:
+    n = 300
+    exchanges: list[Exchange] = []
+    history: list[dict[str, Any]] = []
+    for i in range(n):
+        history.append(typed_user(f"message {i}"))
+        out = [reasoning(f"rs_{i}"), out_msg(f"reply {i}", f"msg_{i}")]
+        fresh = json.loads(json.dumps(history))
+        exchanges.append(resp(i, {"input": fresh, "store": False}, out, rid=f"resp_{i}", turn=i))
+        history.extend(out)
+    t = build_transcript(exchanges)
+    assert len(t.turns[-1].context) == 3 * n - 2
+    assert len({id(c) for r in t.turns for c in r.context}) == 3 * n - 2
+    assert t.turns[-1].context[1] is t.turns[1].context[1]
+
+
+def test_an_edited_history_item_is_parsed_afresh() -> None:
+    first = [user("a"), out_msg("b", "msg_b"), user("c")]
+    edited = [user("a"), {**out_msg("B!", "msg_b")}, user("c"), out_msg("d", "msg_d"), user("e")]
+    t = build_transcript(
+        [resp(0, {"input": first}, [out_msg("d", "msg_d")]), resp(1, {"input": edited}, [out_msg("f")])]
+    )
+    assert ctx(t.turns[1]) == [
+        ("message", "user", "a"),
+        ("message", "assistant", "B!"),
+        ("message", "user", "c"),
+        ("message", "assistant", "d"),
+        ("message", "user", "e"),
+    ]
