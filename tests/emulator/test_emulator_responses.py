@@ -12,9 +12,9 @@ from openai import OpenAI
 from openai.types.responses import (
     CompactedResponse,
     InputTokenCountResponse,
+    Response,
     ResponseCompactionItem,
     ResponseInputMessageItem,
-    Response,
     ResponseItemList,
 )
 
