@@ -112,10 +112,13 @@ async def _drive(
     result = DriveResult(mode=mode)
     try:
         driver = create_driver(scenario, mode, client, driver=driver_spec)
+        is_async = isinstance(client, openai.AsyncOpenAI)
         for turn in scenario.turns:
             traffic.turn = turn.index
             try:
-                reply = await driver.aturn(turn)
+                # With a sync client each turn is finished on its own, so a turn that needs an event loop
+                # fails as that turn.
+                reply = await driver.aturn(turn) if is_async else driver.turn(turn)
             except Exception as exc:
                 # KeyboardInterrupt, SystemExit and cancellation are not Exceptions: they propagate.
                 result.error = DriveFailure(turn=turn.index, exception=exc)

@@ -229,3 +229,15 @@ def test_the_documented_worked_example_catches_a_forgotten_response_id(
     result = runner.run(scenario, "custom", runner.Settings(live=True, base_url=emulator_url, api_key="sk-test"))
     headlines = [f.headline() for f in result.failures]
     assert f"{path}:17: turn 4 [custom]: no context message contains '#123' (1 messages)" in headlines
+
+
+def test_an_async_driver_that_needs_a_loop_fails_its_turn_under_a_sync_client(run: Any, h: Any) -> None:
+    result, _ = run(h.build("one", driver="custom_examples.odd:NeedsEventLoop"), "custom")
+    assert result.error is not None and result.error.turn == 0
+    assert isinstance(result.error.exception, DriverError)
+    assert str(result.error.exception) == (
+        "the driver awaited something that needs an event loop while driving a synchronous OpenAI client; "
+        "use ClientOptions(use_async=True) for async drivers"
+    )
+    result, _ = run(h.build("one", driver="custom_examples.odd:NeedsEventLoop"), "custom", use_async=True)
+    assert result.error is None and result.replies == ["one"]

@@ -81,3 +81,17 @@ class Interrupted:
     def send(self, text: str) -> str:
         """Interrupt."""
         raise KeyboardInterrupt
+
+
+class NeedsEventLoop:
+    """An async driver that really awaits the event loop, given a sync client."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def send(self, text: str) -> str:
+        """Yield to the loop."""
+        import asyncio
+
+        await asyncio.sleep(0)
+        return text
