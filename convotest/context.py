@@ -13,7 +13,9 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
+from convotest.errors import SourceLoc
 from convotest.failures import Failure
+from convotest.scenario.model import Scenario
 from convotest.transcript import ContextItem, Transcript
 
 __all__ = ["compare_across_modes", "normalise", "normalise_text", "render_diff", "same_across_modes", "short"]
@@ -101,11 +103,24 @@ def _as_dicts(items: Sequence[NormItem]) -> list[dict[str, str | None]]:
     return [{"kind": k, "role": r, "text": t} for k, r, t in items]
 
 
-def compare_across_modes(transcripts: Mapping[str, Transcript], *, include_reasoning: bool = False) -> Failure | None:
+def _loc(scenario: Scenario | None, turn: int) -> SourceLoc | None:
+    if scenario is None:
+        return None
+    locs = scenario.expect.locs if scenario.expect is not None else {}
+    for key in ("context.same_across_modes", "context"):
+        if key in locs:
+            return locs[key]
+    return scenario.turn_loc(turn) if 0 <= turn < len(scenario.turns) else scenario.loc
+
+
+def compare_across_modes(
+    transcripts: Mapping[str, Transcript], *, include_reasoning: bool = False, scenario: Scenario | None = None
+) -> Failure | None:
     """Compare every scenario turn's normalised context across modes; report the first difference.
 
     The first mode given is the reference. Turns are the scenario turns the exchanges were tagged with;
     each is compared on its last model call, as expectations are. Returns ``None`` when all agree.
+    With ``scenario``, the failure points at its ``same_across_modes`` line (else at the turn).
     """
     if len(transcripts) < 2:
         return None
@@ -128,6 +143,7 @@ def compare_across_modes(transcripts: Mapping[str, Transcript], *, include_reaso
                     f"{mode if missing == ref_mode else ref_mode}",
                     turn=turn,
                     mode=missing,
+                    loc=_loc(scenario, turn),
                 )
             a = normalise(ref_rec.context, include_reasoning=include_reasoning)
             b = normalise(rec.context, include_reasoning=include_reasoning)
@@ -145,6 +161,7 @@ def compare_across_modes(transcripts: Mapping[str, Transcript], *, include_reaso
                 ),
                 turn=turn,
                 mode=mode,
+                loc=_loc(scenario, turn),
                 diff=render_diff(_as_dicts(a), _as_dicts(b)),
             )
     return None

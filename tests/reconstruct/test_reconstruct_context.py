@@ -123,3 +123,30 @@ def test_render_diff_shapes() -> None:
     many = render_diff([f"a{i}" for i in range(30)], [f"b{i}" for i in range(30)], max_lines=2)
     assert many is not None
     assert many.splitlines() == ["root[0]: 'a0' → 'b0'", "root[1]: 'a1' → 'b1'", "… 28 more differences"]
+
+
+def test_failure_points_at_the_same_across_modes_line() -> None:
+    from convotest.errors import SourceLoc
+    from convotest.scenario.model import ContextExpect, Expect, Message, Scenario, Turn
+
+    where = SourceLoc("s.convo.yaml", 7, 5)
+    turns = tuple(
+        Turn(index=i, kind="user", messages=(Message("user", u),), loc=SourceLoc("s.convo.yaml", 10 + i))
+        for i, u in enumerate(["1", "2"])
+    )
+    sc = Scenario(
+        name="s",
+        path="s.convo.yaml",
+        model="gpt-4o-mini",
+        turns=turns,
+        modes=("manual_chat", "manual_responses"),
+        expect=Expect(context=ContextExpect(same_across_modes=True), locs={"context.same_across_modes": where}),
+    )
+    runs = {"manual_chat": _chat_run(["x", "y"], ["1", "2"]), "manual_responses": _chat_run(["q", "y"], ["1", "2"])}
+    failure = compare_across_modes(runs, scenario=sc)
+    assert failure is not None and failure.loc == where and failure.turn == 1
+    bare = Scenario(name="s", path="s.convo.yaml", model="m", turns=turns, modes=("manual_chat",))
+    failure = compare_across_modes(runs, scenario=bare)
+    assert failure is not None and failure.loc == SourceLoc("s.convo.yaml", 11)
+    plain = compare_across_modes(runs)
+    assert plain is not None and plain.loc is None
