@@ -19,6 +19,8 @@ from convotest.transcript import ContextItem, Transcript, TurnRecord
 __all__ = ["check_turns", "count_messages", "starts_with_compaction"]
 
 _MESSAGE_ROLES = ("user", "assistant", "system", "developer")
+#: How reconstruct's notes about the server's own view of a context begin.
+SERVER_VIEW_NOTE = "the server's "
 
 
 def count_messages(context: Sequence[ContextItem]) -> int:
@@ -199,6 +201,12 @@ def check_turns(scenario: Scenario, mode: str, transcript: Transcript) -> list[F
                 )
             )
             continue
+        # the server's own view (input_items / item listings, fetched under --convo-verify-server)
+        # disagreeing with the traffic is a failure whatever the turn expects
+        for call in transcript.for_turn(turn.index):
+            for note in call.notes:
+                if note.startswith(SERVER_VIEW_NOTE):
+                    failures.append(Failure("context.server_view", note, turn.index, mode, turn.loc))
         exp = turn.expect
         if exp is None:
             continue

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconstruct_helpers import chat, compaction, out_msg, resp, typed_user, user
+from reconstruct_helpers import chat, compaction, other, out_msg, resp, typed_user, user
 
 from convotest.assertions import check_turns, count_messages, starts_with_compaction
 from convotest.errors import SourceLoc
@@ -213,3 +213,19 @@ def test_partial_context_fails_counts_orders_and_lists() -> None:
         ("context.equals", "context messages are as expected but follow unknown earlier items" + why),
         ("context.starts_with_compaction", "cannot tell how the context starts" + why),
     ]
+
+
+def test_server_view_disagreement_is_a_failure() -> None:
+    listing = {"object": "list", "data": [typed_user("not what was sent")], "has_more": False}
+    t = build_transcript(
+        [
+            resp(0, {"input": [user("one")]}, [out_msg("a")], rid="resp_1", turn=0),
+            other(1, "GET", "/v1/responses/resp_1/input_items", None, listing, query={"order": "asc"}),
+        ]
+    )
+    (failure,) = check_turns(scenario(user_turn(0, "one", line=3)), "previous_response_id", t)
+    assert (failure.check, failure.message, failure.loc) == (
+        "context.server_view",
+        "the server's input_items of resp_1 (exchange 1) differ from the input sent at item 1",
+        loc(3),
+    )
