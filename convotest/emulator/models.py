@@ -7,7 +7,7 @@ import re
 from convotest.emulator.config import EmulatorConfig
 from convotest.tokens import ModelLimits, model_limits
 
-__all__ = ["is_known_model", "is_reasoning_model", "limits_for", "snapshot"]
+__all__ = ["default_effort", "is_known_model", "is_reasoning_model", "limits_for", "reasons", "snapshot"]
 
 #: Base name → the dated snapshot the real API reports in ``model``.
 SNAPSHOTS: dict[str, str] = {
@@ -43,6 +43,21 @@ def is_reasoning_model(model: str) -> bool:
     if name.startswith("ft:"):
         name = name[3:]
     return bool(re.match(r"o\d", name)) or name.startswith("gpt-5")
+
+
+def default_effort(model: str) -> str | None:
+    """The ``reasoning.effort`` the server reports when none is asked: gpt-5.N (dotted) defaults to "none"."""
+    if not is_reasoning_model(model):
+        return None
+    name = model.lower().removeprefix("ft:")
+    return "none" if re.match(r"gpt-5\.\d", name) else "medium"
+
+
+def reasons(model: str, effort: object) -> bool:
+    """Whether a reply of ``model`` at ``effort`` (None: the default) has a reasoning item and tokens."""
+    if not is_reasoning_model(model):
+        return False
+    return (effort if effort is not None else default_effort(model)) != "none"
 
 
 def is_known_model(model: str, config: EmulatorConfig) -> bool:

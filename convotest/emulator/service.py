@@ -29,7 +29,7 @@ from convotest.emulator.items import (
     normalize_items,
     reasoning_blob,
 )
-from convotest.emulator.models import is_known_model, is_reasoning_model, limits_for, snapshot
+from convotest.emulator.models import default_effort, is_known_model, limits_for, reasons, snapshot
 from convotest.emulator.replies import reply_for, truncate_to_tokens
 from convotest.emulator.store import Store
 from convotest.tokens import REPLY_PRIMER, TokenCounter
@@ -415,13 +415,13 @@ class Emulator:
         return threshold
 
     def _generate(
-        self, model: str, expanded: Sequence[Mapping[str, Any]], max_out: int | None
+        self, model: str, expanded: Sequence[Mapping[str, Any]], max_out: int | None, effort: object
     ) -> tuple[str, int, int, bool]:
         """(visible text, its tokens, reasoning tokens, cut short) for a context under an output cap."""
         text = reply_for(expanded)
         cap = limits_for(model, self.config).max_output_tokens
         budget = min(cap, max_out) if max_out is not None else cap
-        reasoning = min(REASONING_TOKENS, budget) if is_reasoning_model(model) else 0
+        reasoning = min(REASONING_TOKENS, budget) if reasons(model, effort) else 0
         left = budget - reasoning
         full = self.tokens.text(text, model)
         if full <= left:
@@ -448,7 +448,9 @@ class Emulator:
             _, expanded = expand(counted)
             instructions = body.get("instructions")
             cached = self._cached_tokens(model, instructions, counted, input_tokens)
-            text, text_tokens, reasoning_tokens, cut = self._generate(model, expanded, body.get("max_output_tokens"))
+            effort = (body.get("reasoning") or {}).get("effort")
+            max_out = body.get("max_output_tokens")
+            text, text_tokens, reasoning_tokens, cut = self._generate(model, expanded, max_out, effort)
 
             rid = self.store.new_id("resp_")
             created = self.store.now()
@@ -526,10 +528,12 @@ class Emulator:
         usage: dict[str, Any],
     ) -> dict[str, Any]:
         reasoning_in = body.get("reasoning") or {}
-        default_effort = "medium" if is_reasoning_model(model) else None
-        text_in = body.get("text") or {}
         text_out: dict[str, Any] = {"format": {"type": "text"}, "verbosity": "medium"}
-        text_out.update(text_in)
+        text_out.update(body.get("text") or {})
+        fmt = text_out.get("format")
+        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            # The real API echoes a json_schema format with every optional field spelled out.
+            text_out["format"] = {"description": None, "strict": False, **fmt}
         tier = body.get("service_tier")
         response: dict[str, Any] = {
             "id": rid,
@@ -551,9 +555,9 @@ class Emulator:
             "presence_penalty": 0.0,
             "previous_response_id": body.get("previous_response_id"),
             "prompt_cache_key": body.get("prompt_cache_key"),
-            "prompt_cache_retention": body.get("prompt_cache_retention"),
+            "prompt_cache_retention": body.get("prompt_cache_retention") or "in_memory",
             "reasoning": {
-                "effort": reasoning_in.get("effort", default_effort),
+                "effort": reasoning_in.get("effort") or default_effort(model),
                 "summary": reasoning_in.get("summary"),
             },
             "safety_identifier": body.get("safety_identifier"),
@@ -841,7 +845,8 @@ class Emulator:
                     code="context_length_exceeded",
                 )
             cached = self._cached_tokens(model, None, messages, prompt_tokens)
-            text, text_tokens, reasoning_tokens, cut = self._generate(model, messages, max_out)
+            effort = body.get("reasoning_effort")
+            text, text_tokens, reasoning_tokens, cut = self._generate(model, messages, max_out, effort)
             cid = self.store.new_token("chatcmpl-", 29)
             created = self.store.now()
         completion = text_tokens + reasoning_tokens
