@@ -226,6 +226,22 @@ def _raw_id(raw: Any) -> str | None:
     return None
 
 
+def _identity(kind: str, raw: Any) -> str | None:
+    """What, besides (kind, role, text), tells two items apart, so equal-looking ones are not merged."""
+    rid = _raw_id(raw)
+    if rid is not None:
+        return rid
+    if not isinstance(raw, Mapping):
+        return None
+    call_id = raw.get("call_id")
+    if isinstance(call_id, str):
+        return call_id
+    if kind in ("compaction", "reasoning", "other"):
+        # no text to tell them apart: their opaque content (encrypted_content, …) does
+        return json.dumps(raw, sort_keys=True, default=str)
+    return None
+
+
 @dataclass
 class _Resp:
     """A response seen in the traffic: what a ``previous_response_id`` pointing at it continues."""
@@ -271,7 +287,7 @@ class _Builder:
     # -- items ------------------------------------------------------------------------------------
 
     def _mk(self, kind: str, role: str | None, text: str | None, raw: Any) -> ContextItem:
-        key = (kind, role, text, _raw_id(raw))
+        key = (kind, role, text, _identity(kind, raw))
         got = self._intern.get(key)
         if got is None:
             got = ContextItem(kind=kind, role=role, text=text, raw=raw)
