@@ -551,12 +551,16 @@ class _Builder:
             response = assembled
         else:
             response = dict(ex.response) if isinstance(ex.response, Mapping) else None
-        ok = 200 <= ex.status < 300 and response is not None and not response.get("error")
-        if not ok:
-            err = (response or {}).get("error") if response else None
+        err = response.get("error") if response is not None else None
+        # a bare {"error": …} envelope is a failed call; a response object may carry `error` with
+        # status "failed" (streams fail that way with HTTP 200) and is kept as it is
+        envelope = response is not None and err and not ("output" in response or "choices" in response)
+        if not 200 <= ex.status < 300 or response is None or envelope:
             msg = err.get("message") if isinstance(err, Mapping) else (ex.response_text or "")
             notes.append(f"HTTP {ex.status}: {msg}".rstrip(": ").strip())
             response = None
+        elif isinstance(err, Mapping):
+            notes.append(f"{response.get('status', 'failed')}: {err.get('message')}")
 
         if endpoint == "chat":
             record = self._chat(ex, req, response, notes)

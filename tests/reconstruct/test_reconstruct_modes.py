@@ -731,3 +731,19 @@ def test_opaque_items_without_ids_are_not_merged() -> None:
     fc2 = {"type": "function_call_output", "call_id": "call_2", "output": "ok"}
     rec = build_transcript([resp(0, {"input": [fc1, fc2]}, [out_msg("y")])]).turns[0]
     assert [c.raw["call_id"] for c in rec.context] == ["call_1", "call_2"]
+
+
+def test_a_failed_response_object_is_kept_with_its_status() -> None:
+    final = {
+        "id": "resp_f",
+        "object": "response",
+        "status": "failed",
+        "error": {"code": "server_error", "message": "The model crashed."},
+        "output": [],
+        "usage": None,
+    }
+    events = [{"event": "response.failed", "data": {"type": "response.failed", "response": final}}]
+    ex = Exchange(index=0, method="POST", path="/v1/responses", request={"input": "hi", "stream": True}, events=events)
+    rec = build_transcript([ex]).turns[0]
+    assert (rec.status, rec.reply, rec.response) == ("failed", None, final)
+    assert rec.notes == ["failed: The model crashed."]
