@@ -8,15 +8,15 @@ the YAML that set the expectation.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from convotest.context import normalise_text, render_diff, short
+from convotest.context import compare_across_modes, normalise_text, render_diff, short
 from convotest.errors import SourceLoc
 from convotest.failures import Failure
 from convotest.scenario.model import ContextExpect, ReplyExpect, Scenario, Turn
 from convotest.transcript import ContextItem, Transcript, TurnRecord
 
-__all__ = ["check_turns", "count_messages", "starts_with_compaction"]
+__all__ = ["check_across_modes", "check_turns", "count_messages", "starts_with_compaction"]
 
 _MESSAGE_ROLES = ("user", "assistant", "system", "developer")
 #: How reconstruct's notes about the server's own view of a context begin.
@@ -224,3 +224,18 @@ def check_turns(scenario: Scenario, mode: str, transcript: Transcript) -> list[F
             checker.context(exp.context)
         failures.extend(checker.failures)
     return failures
+
+
+def check_across_modes(scenario: Scenario, transcripts: Mapping[str, Transcript]) -> list[Failure]:
+    """``expect.context.same_across_modes``: the scenario's transcripts (mode → transcript) must agree.
+
+    Modes are compared in the scenario's order (its first mode present is the reference); returns no
+    failure when the scenario does not ask for it or fewer than two modes ran.
+    """
+    exp = scenario.expect.context if scenario.expect is not None else None
+    if exp is None or not exp.same_across_modes:
+        return []
+    ordered = {m: transcripts[m] for m in scenario.modes if m in transcripts}
+    ordered.update({m: t for m, t in transcripts.items() if m not in ordered})
+    failure = compare_across_modes(ordered, scenario=scenario)
+    return [failure] if failure is not None else []

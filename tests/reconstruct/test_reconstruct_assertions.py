@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from reconstruct_helpers import chat, compaction, other, out_msg, resp, typed_user, user
 
-from convotest.assertions import check_turns, count_messages, starts_with_compaction
+from convotest.assertions import check_across_modes, check_turns, count_messages, starts_with_compaction
 from convotest.errors import SourceLoc
 from convotest.reconstruct import build_transcript
 from convotest.scenario.model import ContextExpect, Expect, Message, ReplyExpect, Scenario, Turn
@@ -229,3 +229,32 @@ def test_server_view_disagreement_is_a_failure() -> None:
         "the server's input_items of resp_1 (exchange 1) differ from the input sent at item 1",
         loc(3),
     )
+
+
+def test_check_across_modes_only_when_asked() -> None:
+    from convotest.scenario.model import ContextExpect as CE
+
+    where = SourceLoc(PATH, 4, 3)
+    turns = (user_turn(0, "My favourite fruit is orange."), user_turn(1, "What is it?"))
+    asked = Scenario(
+        name="fruit",
+        path=PATH,
+        model="gpt-4o-mini",
+        turns=turns,
+        modes=("manual_responses", "manual_chat"),
+        expect=Expect(context=CE(same_across_modes=True), locs={"context.same_across_modes": where}),
+    )
+    same = {"manual_chat": fruit_transcript(), "manual_responses": fruit_transcript()}
+    assert check_across_modes(asked, same) == []
+    h = [{"role": "user", "content": "My favourite fruit is orange."}]
+    lost = build_transcript(
+        [chat(0, h, "Noted.", turn=0), chat(1, [{"role": "user", "content": "What is it?"}], "?", turn=1)]
+    )
+    (failure,) = check_across_modes(asked, {"manual_chat": fruit_transcript(), "manual_responses": lost})
+    # the scenario's own mode order decides the reference
+    assert failure.message == (
+        "context differs across modes at item 1 (1 vs 3 items): manual_responses has user: 'What is it?', "
+        "manual_chat has user: 'My favourite fruit is orange.'"
+    )
+    assert (failure.loc, failure.turn, failure.mode) == (where, 1, "manual_chat")
+    assert check_across_modes(scenario(*turns), {"manual_chat": fruit_transcript(), "manual_responses": lost}) == []
