@@ -91,9 +91,12 @@ class Replayer:
                 if isinstance(r, dict) and isinstance(o, dict) and r.get("type") != o.get("type"):
                     continue
                 self.learn(r, o, key)
-        elif isinstance(real, str) and isinstance(ours, str):
-            if key in ("id", "encrypted_content", "first_id", "last_id") or key.endswith("_id"):
-                self.ids.setdefault(real, ours)
+        elif (
+            isinstance(real, str)
+            and isinstance(ours, str)
+            and (key in ("id", "encrypted_content", "first_id", "last_id") or key.endswith("_id"))
+        ):
+            self.ids.setdefault(real, ours)
 
     def substitute_compactions(self, body: Any) -> None:
         """A real compaction item the emulator never produced stands for the window before it: have the

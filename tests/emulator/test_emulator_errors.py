@@ -138,16 +138,16 @@ _GARBAGE: list[Any] = [
     {"id": None},
     "x" * 10,
 ]
-_KEYS = ["input", "messages", "items", "model", "conversation", "metadata", "context_management", "max_output_tokens"]
-_PATHS = [
-    ("POST", "/responses"),
-    ("POST", "/responses/input_tokens"),
-    ("POST", "/responses/compact"),
-    ("POST", "/chat/completions"),
-    ("POST", "/conversations"),
-    ("POST", "/conversations/conv_x/items"),
-    ("GET", "/responses/resp_x/input_items?limit=abc"),
-    ("GET", "/responses/resp_x/input_items?order=sideways"),
+_RESPONSE_KEYS = ["input", "model", "conversation", "metadata", "context_management", "max_output_tokens"]
+#: (method, path, the body keys it reads) — each key is set to every garbage value in turn.
+_TARGETS = [
+    ("POST", "/responses", [*_RESPONSE_KEYS, "previous_response_id", "reasoning", "text"]),
+    ("POST", "/responses/input_tokens", ["input", "conversation", "previous_response_id"]),
+    ("POST", "/responses/compact", ["input", "model", "instructions"]),
+    ("POST", "/chat/completions", ["messages", "model", "metadata", "n", "max_completion_tokens"]),
+    ("POST", "/conversations", ["items", "metadata"]),
+    ("POST", "/conversations/conv_x/items", ["items"]),
+    ("POST", "/conversations/conv_x", ["metadata"]),
 ]
 
 
@@ -155,17 +155,25 @@ def test_garbage_never_yields_a_5xx(server: EmulatorServer) -> None:
     conv = httpx2.post(server.base_url + "/conversations", headers=AUTH, json={}).json()["id"]
     resp = httpx2.post(server.base_url + "/responses", headers=AUTH, json={"model": "gpt-4o", "input": "x"}).json()
     with httpx2.Client(headers=AUTH) as http:
-        for (method, path), key, value in itertools.product(_PATHS, _KEYS, _GARBAGE):
-            path = path.replace("conv_x", conv).replace("resp_x", resp["id"])
-            body: dict[str, Any] = {"model": "gpt-4o", "input": "hi", "messages": [{"role": "user", "content": "x"}]}
-            body[key] = value
-            if path.startswith("/conversations"):
-                body = {key: value}
-            response = http.request(method, server.base_url + path, json=body)
-            assert response.status_code < 500, (method, path, key, value, response.text)
-            if response.status_code >= 400:
-                envelope(response)
-        for path in ("/responses/resp_x/input_items?limit=0", "/conversations/conv_x/items?after=msg_nope"):
+        for (method, path, keys), value in itertools.product(_TARGETS, _GARBAGE):
+            path = path.replace("conv_x", conv)
+            for key in keys:
+                body: dict[str, Any] = {}
+                if not path.startswith("/conversations"):
+                    body = {"model": "gpt-4o", "input": "hi"}
+                    if path == "/chat/completions":
+                        body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}
+                body[key] = value
+                response = http.request(method, server.base_url + path, json=body)
+                assert response.status_code < 500, (method, path, key, value, response.text)
+                if response.status_code >= 400:
+                    envelope(response)
+        for path in (
+            "/responses/resp_x/input_items?limit=0",
+            "/responses/resp_x/input_items?limit=abc",
+            "/responses/resp_x/input_items?order=sideways",
+            "/conversations/conv_x/items?after=msg_nope",
+        ):
             response = http.get(server.base_url + path.replace("conv_x", conv).replace("resp_x", resp["id"]))
             assert response.status_code == 400
             envelope(response)
