@@ -62,11 +62,12 @@ def _arguments(signature: inspect.Signature, client: Any, scenario: Scenario) ->
     """``(client,)``, plus the scenario when the constructor asks for it: by name, or as a required 2nd argument."""
     params = list(signature.parameters.values())
     named = signature.parameters.get("scenario")
-    if named is not None and named.kind == inspect.Parameter.KEYWORD_ONLY:
+    if named is not None and named.kind != inspect.Parameter.POSITIONAL_ONLY:
+        # By keyword, so it lands on `scenario` wherever it sits among defaulted parameters.
         return (client,), {"scenario": scenario}
-    if named is not None:
-        return (client, scenario), {}
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if named is not None and positional.index(named) == 1:
+        return (client, scenario), {}
     if len(positional) >= 2 and positional[1].default is inspect.Parameter.empty:
         return (client, scenario), {}
     return (client,), {}

@@ -241,3 +241,10 @@ def test_an_async_driver_that_needs_a_loop_fails_its_turn_under_a_sync_client(ru
     )
     result, _ = run(h.build("one", driver="custom_examples.odd:NeedsEventLoop"), "custom", use_async=True)
     assert result.error is None and result.replies == ["one"]
+
+
+@pytest.mark.parametrize("name", ["ScenarioByName", "ScenarioSecondByName"])
+def test_a_parameter_named_scenario_gets_the_scenario(run: Any, h: Any, name: str) -> None:
+    result, _ = run(h.build("hi", driver=f"custom_examples.odd:{name}"), "custom")
+    assert result.error is None
+    assert result.replies == ["gpt-4.1 drivers-test"]

@@ -95,3 +95,28 @@ class NeedsEventLoop:
 
         await asyncio.sleep(0)
         return text
+
+
+class ScenarioByName:
+    """Takes the scenario by name, after a defaulted parameter."""
+
+    def __init__(self, client: Any, model: str = "gpt-4.1", *, scenario: Any = None) -> None:
+        self.client = client
+        self.model = model
+        self.scenario = scenario
+
+    def send(self, text: str) -> str:
+        """Report what it was given."""
+        return f"{self.model} {self.scenario.name}"
+
+
+class ScenarioSecondByName:
+    """Takes the scenario by name as its (defaulted) second parameter."""
+
+    def __init__(self, client: Any, scenario: Any = None, model: str = "gpt-4.1") -> None:
+        self.scenario = scenario
+        self.model = model
+
+    def send(self, text: str) -> str:
+        """Report what it was given."""
+        return f"{self.model} {self.scenario.name}"
