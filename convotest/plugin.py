@@ -9,6 +9,7 @@ the ``convo_config`` fixture > built-in default.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import types
 from collections.abc import Iterator, Mapping
@@ -19,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from convotest.errors import SourceLoc
+    from convotest.recording.scrub import Scrubber
     from convotest.runner import RunResult, Settings
     from convotest.scenario.model import Scenario
     from convotest.transcript import Transcript
@@ -79,6 +82,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("convotest_modes", "state modes to run", type="args", default=None)
     parser.addini("convotest_strict", "fail on unused cassettes (true/false)", type="bool", default=None)
     parser.addini("convotest_full_trace", "show Python tracebacks (true/false)", type="bool", default=None)
+    parser.addini("convotest_verify_server", "check the server's own view of each context", type="bool", default=None)
     parser.addini(
         "convotest_model_limits",
         "extra models, one per line: NAME CONTEXT_WINDOW MAX_OUTPUT_TOKENS",
@@ -91,6 +95,12 @@ def pytest_configure(config: pytest.Config) -> None:
     """Register markers and the session state object."""
     config.addinivalue_line("markers", "convo: a convotest scenario item")
     config.addinivalue_line("markers", "convo_mode(name): the state mode a convotest item runs in")
+    ini_mode = config.getini("convotest_record_mode")
+    if ini_mode and ini_mode not in RECORD_MODES:
+        # Fail the whole session at once rather than every scenario item with the same error.
+        raise pytest.UsageError(
+            f"convotest_record_mode must be one of {', '.join(RECORD_MODES)}, not {ini_mode!r} (ini file)"
+        )
     config.stash[_STATE] = _State(config)
     config.pluginmanager.register(_SessionPlugin(config), "convotest-session")
     report = config.getoption("--convo-report", default=None)
@@ -148,9 +158,20 @@ class _State:
     config: pytest.Config
     emulator: Any = None
     summaries: list[dict[str, Any]] = field(default_factory=list)
-    collected_ids: set[str] = field(default_factory=set)
-    unused: list[Path] = field(default_factory=list)
+    #: Scenario files collected in this session (learnt from the workers' node ids under xdist).
+    scenario_files: set[Path] = field(default_factory=set)
     results: list[RunResult] = field(default_factory=list)
+    _unused: list[Path] | None = None
+
+    def unused_cassettes(self) -> list[Path]:
+        """The unused cassettes of this session, worked out once, on the controller (or single process)."""
+        config = self.config
+        if hasattr(config, "workerinput") or config.option.collectonly or not self.scenario_files:
+            return []
+        if self._unused is None:
+            used = {Path(str(row["cassette"])) for row in self.summaries if row.get("cassette")}
+            self._unused = _unused_cassettes(config, self.scenario_files, used)
+        return self._unused
 
     def emulator_url(self) -> str:
         if self.emulator is None:
@@ -210,10 +231,13 @@ def _settings(config: pytest.Config, convo_config: Mapping[str, Any]) -> Setting
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
     """Collect scenario files matching ``convotest_file_pattern``."""
-    patterns = str(parent.config.getini("convotest_file_pattern") or _DEFAULT_PATTERN).split()
-    if any(fnmatch.fnmatch(file_path.name, p) for p in patterns):
+    if any(fnmatch.fnmatch(file_path.name, p) for p in _patterns(parent.config)):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
+
+
+def _patterns(config: pytest.Config) -> list[str]:
+    return str(config.getini("convotest_file_pattern") or _DEFAULT_PATTERN).split()
 
 
 class ScenarioFile(pytest.Module):
@@ -225,6 +249,7 @@ class ScenarioFile(pytest.Module):
     def collect(self) -> Iterator[pytest.Item]:
         from convotest.scenario.loader import load_file
 
+        self.config.stash[_STATE].scenario_files.add(self.path)
         wanted = self.config.getoption("--convo-mode") or self.config.getini("convotest_modes") or None
         for scenario in load_file(self.path):
             for mode in scenario.modes:
@@ -245,29 +270,36 @@ class ScenarioFile(pytest.Module):
         from convotest.errors import ScenarioError
 
         if isinstance(excinfo.value, ScenarioError):
-            return str(excinfo.value)
+            # The loader's own message, as a compiler prints it; the traceback would only show our code.
+            error = excinfo.value
+            loc = _shown_loc(error.loc, self.config.rootpath)
+            return f"{loc.long if loc else error.path}: {error.message}"
         return super().repr_failure(excinfo)
 
 
 class ScenarioFailed(AssertionError):
     """Raised by a scenario item (or ``convo.run``) whose expectations failed."""
 
-    def __init__(self, result: RunResult) -> None:
+    def __init__(self, result: RunResult, *, rootdir: Path | None = None, scrubber: Scrubber | None = None) -> None:
         self.result = result
-        super().__init__(render_failures(result))
+        super().__init__(render_failures(result, rootdir=rootdir, scrubber=scrubber))
 
 
-def render_failures(result: RunResult) -> str:
-    """The failure text: file:line, turn, mode, the turn's script, the reply, and the diff."""
-    from convotest.recording.scrub import Scrubber
+def render_failures(result: RunResult, *, rootdir: Path | None = None, scrubber: Scrubber | None = None) -> str:
+    """The failure text: file:line, turn, mode, the turn's script, the reply, and the diff.
+
+    Paths are shown relative to ``rootdir`` when given; ``scrubber`` (default: the defaults plus the
+    environment's API key, organisation and project) redacts secrets from everything shown.
+    """
+    from convotest.runner import Settings
 
     scenario = result.scenario
     lines: list[str] = []
     for failure in result.failures:
-        lines.append(failure.headline())
+        lines.append(dataclasses.replace(failure, loc=_shown_loc(failure.loc, rootdir)).headline())
         if failure.turn is not None and 0 <= failure.turn < len(scenario.turns):
             turn = scenario.turns[failure.turn]
-            where = f" ({turn.loc})" if turn.loc else ""
+            where = f" ({_shown_loc(turn.loc, rootdir)})" if turn.loc else ""
             lines.append(f"    turn {turn.number}{where}: {turn.describe()}")
             record = result.transcript.last_for_turn(failure.turn) if result.transcript else None
             if record is not None and record.reply is not None and failure.check.startswith(("reply", "status")):
@@ -275,7 +307,18 @@ def render_failures(result: RunResult) -> str:
         if failure.diff:
             lines.extend("    " + line for line in failure.diff.splitlines())
     # Nothing printed may carry a secret, whatever a server echoed back.
-    return Scrubber.from_config().text("\n".join(lines))
+    return (scrubber or Settings().scrubber()).text("\n".join(lines))
+
+
+def _shown_loc(loc: SourceLoc | None, rootdir: Path | None) -> SourceLoc | None:
+    """``loc`` with its path relative to ``rootdir`` (as pytest shows node ids), when it lies below it."""
+    if loc is None or rootdir is None:
+        return loc
+    try:
+        shown = Path(loc.path).resolve().relative_to(rootdir.resolve())
+    except ValueError:
+        return loc
+    return dataclasses.replace(loc, path=shown.as_posix())
 
 
 class ScenarioItem(pytest.Function):
@@ -306,7 +349,7 @@ def _run_item(request: pytest.FixtureRequest, convo_config: dict[str, Any]) -> N
     result = run(item.scenario, item.mode, settings)
     _remember(item, result)
     if result.failures:
-        raise ScenarioFailed(result)
+        raise ScenarioFailed(result, rootdir=request.config.rootpath, scrubber=settings.scrubber())
 
 
 def _remember(item: pytest.Item, result: RunResult) -> None:
@@ -374,12 +417,11 @@ class Convo:
 
         loaded = scenario if not isinstance(scenario, str | Path) else self.load(scenario, name)
         chosen = mode or ("custom" if (driver or loaded.driver) else loaded.modes[0])
-        result = run(loaded, chosen, _settings(self._request.config, self._config), driver=driver)
+        settings = _settings(self._request.config, self._config)
+        result = run(loaded, chosen, settings, driver=driver)
         _remember(self._request.node, result)
-        if check and result.failures:
-            raise ScenarioFailed(result)
-        if result.transcript is None:
-            raise ScenarioFailed(result)
+        if (check and result.failures) or result.transcript is None:
+            raise ScenarioFailed(result, rootdir=self._request.config.rootpath, scrubber=settings.scrubber())
         return result.transcript
 
 
@@ -392,27 +434,34 @@ def convo(request: pytest.FixtureRequest, convo_config: dict[str, Any]) -> Convo
 # --- reporting ---------------------------------------------------------------------------------------
 
 
-def _unused_cassettes(config: pytest.Config, collected_ids: set[str]) -> list[Path]:
-    """Cassettes under the folders of the collected scenario files that no collected item owns."""
-    from convotest.recording.paths import cassette_path, safe_component
-    from convotest.scenario.model import Scenario
+def _unused_cassettes(config: pytest.Config, files: set[Path], used: set[Path]) -> list[Path]:
+    """Cassettes in the folders of the collected scenario files that no scenario of those files owns.
 
-    cassette_dir = Path(config.rootpath, _option(config, "cassette_dir") or "cassettes")
-    expected: set[Path] = set()
+    Every (scenario, mode) the files define owns its cassette, whether or not this run selected it
+    (``-k``, ``-m``, ``--convo-mode``, skips, xdist): deselecting a test must not make its cassette "unused".
+    ``used`` holds the cassettes the runs of this session opened (custom drivers, ``convo_config`` folders).
+    """
+    from convotest.errors import ScenarioError
+    from convotest.recording.paths import cassette_path, safe_component
+    from convotest.scenario.loader import load_file
+
+    dirs = {Path(config.rootpath, _option(config, "cassette_dir") or "cassettes").resolve()}
+    dirs.update(path.resolve().parents[2] for path in used)
+    expected = {path.resolve() for path in used}
     stems: set[str] = set()
-    for nodeid in collected_ids:
-        file_part, _, item = nodeid.partition("::")
-        if not item.endswith("]") or "[" not in item:
-            continue
-        name, mode = item[:-1].split("[", 1)
-        stem = Scenario(name=name, path=file_part, model="", turns=(), modes=()).file_stem
-        stems.add(safe_component(stem))
-        expected.add(cassette_path(cassette_dir, stem, name, mode).resolve())
+    for file in files:
+        try:
+            scenarios = load_file(file)
+        except (ScenarioError, OSError):
+            continue  # reported as a collection error already
+        for scenario in scenarios:
+            stems.add(safe_component(scenario.file_stem))
+            for mode in scenario.modes:
+                expected.update(cassette_path(d, scenario.file_stem, scenario.name, mode) for d in dirs)
     unused: list[Path] = []
-    for stem in sorted(stems):
-        folder = cassette_dir / stem
+    for folder in sorted(d / stem for d in dirs for stem in stems):
         if folder.is_dir():
-            unused.extend(p for p in sorted(folder.rglob("*.yaml")) if p.resolve() not in expected)
+            unused.extend(p for p in sorted(folder.rglob("*.yaml")) if p not in expected)
     return unused
 
 
@@ -430,15 +479,16 @@ class _SessionPlugin:
         if props:
             self.config.stash[_STATE].summaries.append(props)
 
-    def pytest_itemcollected(self, item: pytest.Item) -> None:
-        """Remember every scenario item, deselected or not, for the unused-cassette check."""
-        if isinstance(item, ScenarioItem):
-            self.config.stash[_STATE].collected_ids.add(item.nodeid)
-
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
-        """Under xdist the controller learns the items from the workers' node ids."""
-        self.config.stash[_STATE].collected_ids.update(i for i in ids if "::" in i and i.endswith("]"))
+        """Under xdist only the workers collect: learn the scenario files from their node ids."""
+        state = self.config.stash[_STATE]
+        for nodeid in ids:
+            file_part, sep, item = nodeid.partition("::")
+            if sep and item.endswith("]"):
+                path = Path(self.config.rootpath, file_part)
+                if any(fnmatch.fnmatch(path.name, p) for p in _patterns(self.config)):
+                    state.scenario_files.add(path)
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         """One table of token budgets per scenario and mode, and the unused cassettes."""
@@ -458,13 +508,15 @@ class _SessionPlugin:
                     f"{'-' if peak is None else f'{peak:,}':>10} {'-' if used is None else f'{used:.1%}':>7} "
                     f"{'-' if billed is None else f'{billed:,}':>10} {row.get('compactions', 0):>7}"
                 )
-        state.unused = _unused_cassettes(config, state.collected_ids) if state.collected_ids else []
-        if state.unused:
-            tr.write_sep("-", f"convotest: {len(state.unused)} unused cassette(s)")
-            for path in state.unused:
+        unused = state.unused_cassettes()
+        if unused:
+            tr.write_sep("-", f"convotest: {len(unused)} unused cassette(s)")
+            for path in unused:
                 shown = path.relative_to(config.rootpath) if path.is_relative_to(config.rootpath) else path
-                tr.write_line(f"  {shown}")
-            if not _option(config, "strict"):
+                tr.write_line(f"  {shown.as_posix()}")
+            if _option(config, "strict"):
+                tr.write_line("  --convo-strict: the run fails; delete these cassettes or restore their scenarios")
+            else:
                 tr.write_line("  (--convo-strict fails the run on unused cassettes)")
 
     @pytest.hookimpl(trylast=True)
@@ -472,7 +524,5 @@ class _SessionPlugin:
         """Stop the emulator; with ``--convo-strict``, fail the run on unused cassettes."""
         state = self.config.stash[_STATE]
         state.close()
-        if hasattr(self.config, "workerinput") or not _option(self.config, "strict") or not state.collected_ids:
-            return
-        if _unused_cassettes(self.config, state.collected_ids) and session.exitstatus == pytest.ExitCode.OK:
+        if _option(self.config, "strict") and state.unused_cassettes() and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
