@@ -192,3 +192,33 @@ def test_make_client_without_any_key_is_a_config_error(monkeypatch: pytest.Monke
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ConfigError, match=r"^no OpenAI API key: set OPENAI_API_KEY"):
         make_client(ClientOptions(base_url="http://localhost:1/v1"), TrafficLog())
+
+
+def test_every_attempt_is_logged_when_the_sdk_retries() -> None:
+    """A 429 then a success: both exchanges are logged and tagged; without retries the turn fails."""
+    config_mod = pytest.importorskip("convotest.emulator.config")
+    server_mod = pytest.importorskip("convotest.emulator.server")
+    from convotest.drivers import drive
+    from convotest.scenario.model import Message, Scenario, Turn
+
+    scenario = Scenario(
+        name="retry",
+        path="retry.convo.yaml",
+        model="gpt-4.1",
+        modes=("previous_response_id",),
+        turns=(Turn(0, "user", (Message("user", "hi"),)),),
+    )
+    faults = config_mod.FaultConfig(status=429, first=1, retry_after=0.01)
+    for max_retries in (2, 0):
+        with server_mod.EmulatorServer(config_mod.EmulatorConfig(faults=faults)) as srv:
+            traffic = TrafficLog()
+            options = ClientOptions(base_url=srv.base_url, api_key="sk-test", max_retries=max_retries)
+            result = drive(scenario, "previous_response_id", options=options, traffic=traffic)
+        if max_retries:
+            assert result.error is None
+            assert [(e.status, e.turn) for e in traffic.exchanges] == [(429, 0), (200, 0)]
+        else:
+            assert result.error is not None and result.error.turn == 0
+            assert isinstance(result.error.exception, openai.RateLimitError)
+            assert [(e.status, e.turn) for e in traffic.exchanges] == [(429, 0)]
+        assert traffic.exchanges[0].response["error"]["type"]
