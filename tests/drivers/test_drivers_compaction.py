@@ -143,3 +143,15 @@ def test_server_compaction_sends_context_management_every_turn(run: Any, h: Any,
             assert following["input"] == [{"role": "user", "content": steps[first + 1]}]
     # Compacted turns are still remembered.
     assert [h.seen(r) for r in result.replies] == [1, 3, 5, 7, 9]
+
+
+@pytest.mark.parametrize("mode", ["manual_responses", "previous_response_id", "conversation"])
+def test_two_compact_steps_in_a_row_compact_the_compacted_window(run: Any, h: Any, mode: str) -> None:
+    result, traffic = run(h.build("alpha", h.Compact(), h.Compact(), "beta"), mode)
+    assert result.error is None
+    compacts = [e for e in traffic.exchanges if e.path == "/v1/responses/compact"]
+    assert len(compacts) == 2
+    # The second compaction's input is the first one's output (no response was made in between).
+    assert compacts[1].request["input"] == compacts[0].response["output"]
+    assert h.seen(result.replies[3]) == 3
+    assert 'You first said: "alpha"' in result.replies[3]
