@@ -42,6 +42,7 @@ REASONING_TOKENS = 64
 CACHE_MIN_TOKENS = 1024
 CACHE_BLOCK = 128
 _PREFIX_CACHE_SIZE = 4096
+_PRINT_CACHE_SIZE = 200_000
 MAX_CONVERSATION_ITEMS_PER_CALL = 20
 
 RESPONSE_PARAMS = frozenset(
@@ -224,6 +225,7 @@ class Emulator:
         self.store = Store(self.config.db, self.config.seed)
         self.tokens = TokenCounter()
         self._prefixes: OrderedDict[tuple[str, str, str], list[str]] = OrderedDict()
+        self._prints: dict[str, tuple[Mapping[str, Any], str]] = {}
 
     def close(self) -> None:
         """Flush and close persistent state."""
@@ -245,11 +247,25 @@ class Emulator:
             raise bad_request(f"The requested model '{model}' does not exist.", param="model", code="model_not_found")
         return str(model)
 
+    def _fingerprint(self, item: Mapping[str, Any]) -> str:
+        """``_fingerprint`` of an item, remembered for stored items (chains resend them every turn)."""
+        iid = item.get("id")
+        if isinstance(iid, str) and self.store.items.get(iid) is item:
+            hit = self._prints.get(iid)
+            if hit is not None and hit[0] is item:
+                return hit[1]
+            print_ = _fingerprint(item)
+            if len(self._prints) >= _PRINT_CACHE_SIZE:
+                self._prints.clear()
+            self._prints[iid] = (item, print_)
+            return print_
+        return _fingerprint(item)
+
     def _cached_tokens(
         self, model: str, instructions: str | None, items: Sequence[Mapping[str, Any]], input_tokens: int
     ) -> int:
         """Tokens of the prefix shared with the latest request that began the same way, in cache blocks."""
-        prints = [_fingerprint(item) for item in items]
+        prints = [self._fingerprint(item) for item in items]
         key = (model, instructions or "", prints[0] if prints else "")
         previous = self._prefixes.get(key)
         self._prefixes[key] = prints
@@ -263,7 +279,7 @@ class Emulator:
             if mine != theirs:
                 break
             shared += 1
-        if shared == 0:
+        if shared == 0 or input_tokens < CACHE_MIN_TOKENS:
             return 0
         tokens = self.tokens.items(items[:shared], model=model, instructions=instructions) - REPLY_PRIMER
         if tokens < CACHE_MIN_TOKENS:
@@ -272,14 +288,14 @@ class Emulator:
 
     def _count_input(self, path: str, model: str, items: Sequence[Mapping[str, Any]], body: Mapping[str, Any]) -> int:
         instructions = body.get("instructions")
-        synthetic = {
+        settings = {
             "model": model,
-            "input": list(items),
             "instructions": instructions if isinstance(instructions, str) else None,
             "tools": body.get("tools"),
             "text": body.get("text"),
         }
-        return self.tokens.request(path, synthetic)
+        encoding = limits_for(model, self.config).encoding
+        return self.tokens.request(path, settings, context=items, encoding=encoding)
 
     def _conversation_id(self, body: Mapping[str, Any]) -> str | None:
         conv = body.get("conversation")
@@ -442,9 +458,10 @@ class Emulator:
         with self.store.lock:
             earlier_ids, new_items, conv_id = self._context(body, input_required=True)
             earlier = [self.store.items[i] for i in earlier_ids if i in self.store.items]
-            full = [*earlier, *new_items]
-            counted, _ = expand(full)
-            counted, input_tokens = self._fit("/v1/responses", model, counted, body)
+            full: list[Mapping[str, Any]] = [*earlier, *new_items]
+            # Billing sees the whole context (convotest.tokens renders what a compaction item supersedes);
+            # the reply sees it expanded.
+            counted, input_tokens = self._fit("/v1/responses", model, full, body)
             _, expanded = expand(counted)
             instructions = body.get("instructions")
             cached = self._cached_tokens(model, instructions, counted, input_tokens)
@@ -623,8 +640,7 @@ class Emulator:
                 # Counting is read-only: ids drawn for the input's items are given back.
                 self.store.counter = counter
             earlier = [self.store.items[i] for i in earlier_ids if i in self.store.items]
-            counted, _ = expand([*earlier, *new_items])
-            _, tokens = self._fit("/v1/responses", model, counted, body)
+            _, tokens = self._fit("/v1/responses", model, [*earlier, *new_items], body)
         return {"object": "response.input_tokens", "input_tokens": tokens}
 
     def compact(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -636,8 +652,7 @@ class Emulator:
         with self.store.lock:
             earlier_ids, new_items, _ = self._context(body, input_required=True)
             earlier = [self.store.items[i] for i in earlier_ids if i in self.store.items]
-            counted, _ = expand([*earlier, *new_items])
-            counted, input_tokens = self._fit("/v1/responses/compact", model, counted, body)
+            counted, input_tokens = self._fit("/v1/responses/compact", model, [*earlier, *new_items], body)
             _, expanded = expand(counted)
             rid = self.store.new_id("resp_")
             created = self.store.now()
