@@ -32,7 +32,7 @@ from convotest.emulator.items import (
 from convotest.emulator.models import default_effort, is_known_model, limits_for, reasons, snapshot
 from convotest.emulator.replies import reply_for, truncate_to_tokens
 from convotest.emulator.store import Store
-from convotest.tokens import REPLY_PRIMER, TokenCounter
+from convotest.tokens import REPLY_PRIMER, ModelLimits, TokenCounter
 
 __all__ = ["REASONING_TOKENS", "Emulator"]
 
@@ -226,6 +226,16 @@ class Emulator:
         self.tokens = TokenCounter()
         self._prefixes: OrderedDict[tuple[str, str, str], list[str]] = OrderedDict()
         self._prints: dict[str, tuple[Mapping[str, Any], str]] = {}
+        self._limit_cache: dict[str, ModelLimits] = {}
+
+    def _limits(self, model: str) -> ModelLimits:
+        """``limits_for`` memoised: the model table lookup is a prefix scan."""
+        hit = self._limit_cache.get(model)
+        if hit is None:
+            hit = limits_for(model, self.config)
+            if len(self._limit_cache) < 4096:
+                self._limit_cache[model] = hit
+        return hit
 
     def close(self) -> None:
         """Flush and close persistent state."""
@@ -294,7 +304,7 @@ class Emulator:
             "tools": body.get("tools"),
             "text": body.get("text"),
         }
-        encoding = limits_for(model, self.config).encoding
+        encoding = self._limits(model).encoding
         return self.tokens.request(path, settings, context=items, encoding=encoding)
 
     def _conversation_id(self, body: Mapping[str, Any]) -> str | None:
@@ -364,7 +374,7 @@ class Emulator:
         self, path: str, model: str, items: list[Mapping[str, Any]], body: Mapping[str, Any]
     ) -> tuple[list[Mapping[str, Any]], int]:
         """The counted context after ``truncation`` and its input tokens; 400 when it cannot fit."""
-        limit = limits_for(model, self.config).input_limit
+        limit = self._limits(model).input_limit
         truncation = body.get("truncation") or "disabled"
         tokens = self._count_input(path, model, items, body)
         if tokens > limit and truncation == "auto":
@@ -435,7 +445,7 @@ class Emulator:
     ) -> tuple[str, int, int, bool]:
         """(visible text, its tokens, reasoning tokens, cut short) for a context under an output cap."""
         text = reply_for(expanded)
-        cap = limits_for(model, self.config).max_output_tokens
+        cap = self._limits(model).max_output_tokens
         budget = min(cap, max_out) if max_out is not None else cap
         reasoning = min(REASONING_TOKENS, budget) if reasons(model, effort) else 0
         left = budget - reasoning
@@ -849,7 +859,7 @@ class Emulator:
                 code="integer_below_min_value",
             )
         _metadata(body)
-        limits = limits_for(model, self.config)
+        limits = self._limits(model)
         with self.store.lock:
             prompt_tokens = self.tokens.request("/v1/chat/completions", body)
             if prompt_tokens > limits.context_window:
