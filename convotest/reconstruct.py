@@ -31,6 +31,7 @@ _CONV_ITEMS = re.compile(r"/conversations/([^/]+)/items/?$")
 _CONV_ITEM = re.compile(r"/conversations/([^/]+)/items/([^/]+)/?$")
 _CONV = re.compile(r"/conversations/([^/]+)/?$")
 _INPUT_ITEMS = re.compile(r"/responses/([^/]+)/input_items/?$")
+_RESPONSE = re.compile(r"/responses/([^/]+)/?$")
 
 
 def endpoint_of(exchange: Exchange) -> Endpoint | None:
@@ -250,6 +251,7 @@ class _Resp:
     stored: bool
     instructions: str | None
     continued_by: str | None = None
+    deleted: bool = False
 
 
 @dataclass
@@ -486,6 +488,10 @@ class _Builder:
         m = _INPUT_ITEMS.search(path)
         if m and method == "GET":
             self._input_items(m.group(1), ex, resp)
+            return
+        m = _RESPONSE.search(path)
+        if m and method == "DELETE" and m.group(1) in self.responses:
+            self.responses[m.group(1)].deleted = True
 
     def _conv(self, cid: str) -> _Conv:
         conv = self.conversations.get(cid)
@@ -663,6 +669,11 @@ class _Builder:
                 )
             else:
                 base = r.chain
+                if r.deleted:
+                    notes.append(
+                        f"previous_response_id {prev} was deleted earlier in this traffic; the API answers "
+                        "400 previous_response_not_found"
+                    )
                 if not r.stored:
                     notes.append(
                         f"previous_response_id {prev} points at a store:false response; the API answers "

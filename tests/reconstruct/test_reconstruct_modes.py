@@ -747,3 +747,17 @@ def test_a_failed_response_object_is_kept_with_its_status() -> None:
     rec = build_transcript([ex]).turns[0]
     assert (rec.status, rec.reply, rec.response) == ("failed", None, final)
     assert rec.notes == ["failed: The model crashed."]
+
+
+def test_chaining_to_a_deleted_response_is_noted() -> None:
+    t = build_transcript(
+        [
+            resp(0, {"input": [user("1")]}, [out_msg("a")], rid="resp_d"),
+            other(1, "DELETE", "/v1/responses/resp_d", None, {"id": "resp_d", "deleted": True}),
+            resp(2, {"input": [user("2")], "previous_response_id": "resp_d"}, [out_msg("b")]),
+        ]
+    )
+    assert t.turns[1].notes == [
+        "previous_response_id resp_d was deleted earlier in this traffic; the API answers 400 "
+        "previous_response_not_found"
+    ]
