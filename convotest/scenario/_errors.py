@@ -182,6 +182,8 @@ def schema_problems(root: Mapping[str, Any], error: ValidationError) -> Iterator
         yield (path, False, at(path, f"must be {relation} {value}, got {got}"))
     elif keyword in ("minItems", "minLength") and value == 1:
         yield (path, False, at(path, "must not be empty"))
+    elif keyword == "maxItems":
+        yield (path, False, at(path, f"must have at most {value} items"))
     elif keyword == "uniqueItems" and isinstance(instance, list):
         for index, item in enumerate(instance):
             if item in instance[:index]:

@@ -79,6 +79,11 @@ class _DocumentLoader:
         self.path = path
         self.doc = doc
         self.problems: list[ScenarioError] = []
+        # Key paths by their first three parts, so each expect block finds its keys without a full scan.
+        self.keys_under: dict[Path, list[Path]] = {}
+        for key_path in doc.key_locs:
+            for size in range(1, min(3, len(key_path) - 1) + 1):
+                self.keys_under.setdefault(key_path[:size], []).append(key_path)
 
     def loc(self, path: Path, *, key: bool = False) -> SourceLoc:
         line, column = self.doc.loc(path, key=key)
@@ -91,9 +96,10 @@ class _DocumentLoader:
     def dotted_locs(self, prefix: Path) -> dict[str, SourceLoc]:
         """Key positions under ``prefix`` by dotted name (``"tokens.input_max"``)."""
         out: dict[str, SourceLoc] = {}
-        for path, (line, column) in self.doc.key_locs.items():
+        for path in self.keys_under.get(prefix, []):
             rest = path[len(prefix) :]
             if path[: len(prefix)] == prefix and rest and all(isinstance(p, str) for p in rest):
+                line, column = self.doc.key_locs[path]
                 out[".".join(str(p) for p in rest)] = SourceLoc(self.path, line, column)
         return out
 
@@ -285,9 +291,10 @@ class _DocumentLoader:
             self.problem(("driver",), f'expected "package.module:Name", got {describe(driver)}')
         may_compact = "server_compaction" in data or driver is not None
         turns: list[Turn] = []
+        compacted = False
         for index, turn_data in enumerate(data["turns"]):
-            compacted = any(t.kind == "compact" for t in turns)
             turns.append(self.turn(index, turn_data, compacted, can_compact=may_compact))
+            compacted = compacted or turns[-1].kind == "compact"
         limits = data.get("limits", {})
         window, max_out = limits.get("context_window"), limits.get("max_output_tokens")
         if window is not None and max_out is not None and max_out > window:
@@ -325,8 +332,13 @@ def _schema_errors(path: str, doc: Document) -> list[ScenarioError]:
     if not isinstance(doc.data, dict):
         return [ScenarioError(path, doc.line, doc.column, f"a scenario must be a mapping, got {describe(doc.data)}")]
     root = _schema_validator().schema
+    data = doc.data
+    modes = data.get("modes")
+    if isinstance(modes, list) and len(modes) > len(ALL_MODES) + 1:
+        # jsonschema's uniqueItems is quadratic on unhashable items; a few past the limit say as much.
+        data = {**data, "modes": modes[: len(ALL_MODES) + 1]}
     found: dict[tuple[int, int, str], ScenarioError] = {}
-    for error in _schema_validator().iter_errors(doc.data):
+    for error in _schema_validator().iter_errors(data):
         problems: Iterable[Problem] = schema_problems(root, error)
         for where, key, message in problems:
             line, column = doc.loc(where, key=key)

@@ -9,7 +9,7 @@ import yaml
 
 import convotest.scenario
 from convotest.errors import ScenarioError, SourceLoc
-from convotest.scenario import _yaml, discover, load_file, load_text
+from convotest.scenario import _yaml, check_text, discover, load_file, load_text
 from convotest.scenario.model import (
     ALL_MODES,
     RESPONSES_MODES,
@@ -377,6 +377,15 @@ def test_nesting_and_alias_bombs_are_bounded() -> None:
     chain = ["a0: &a0 " + "[" * 60 + "]" * 60]
     chain += [f"a{i}: &a{i} " + "[" * 50 + f"*a{i - 1}" + "]" * 50 for i in range(1, 30)]
     assert error_of("\n".join(chain))[2] == f"nesting deeper than {_yaml.MAX_DEPTH} levels"
+
+
+def test_a_huge_modes_list_is_cut_before_the_schema() -> None:
+    text = MINIMAL + "modes: [" + ", ".join(f"{{a: {i}}}" for i in range(5000)) + "]\n"
+    scenarios, problems = check_text(text, "m.convo.yaml")
+    assert scenarios == []
+    messages = [p.message for p in problems]
+    assert "modes: must have at most 4 items" in messages
+    assert len(messages) == 6  # maxItems + the first five items' "unknown mode", not one per item
 
 
 @pytest.mark.parametrize(
