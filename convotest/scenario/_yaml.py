@@ -228,6 +228,10 @@ class _Builder:
                 continue
             sources = value.items if value.kind == "seq" else [value]
             for source in sources:
+                # Merging repeats the source's entries, so nested merges of aliases grow like alias bombs.
+                self.count += len(source.pairs)
+                if self.count > MAX_VALUES:
+                    raise self.fail(source, f"document expands to more than {MAX_VALUES} values (YAML aliases?)")
                 if source.kind != "map":
                     raise self.fail(source, "a YAML merge (<<) needs a mapping or a list of mappings")
                 if depth >= MAX_DEPTH:

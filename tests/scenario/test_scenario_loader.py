@@ -373,6 +373,9 @@ def test_nesting_and_alias_bombs_are_bounded() -> None:
     lines = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]']
     lines += [f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]" for p, c in zip("abcdefgh", "bcdefghi", strict=True)]
     assert error_of("\n".join(lines))[2] == f"document expands to more than {_yaml.MAX_VALUES} values (YAML aliases?)"
+    merges = ["m0: &m0 {" + ", ".join(f"k{i}: {i}" for i in range(10)) + "}"]
+    merges += [f"m{d}: &m{d} {{<<: [{', '.join([f'*m{d - 1}'] * 10)}]}}" for d in range(1, 9)]
+    assert error_of("\n".join(merges))[2] == f"document expands to more than {_yaml.MAX_VALUES} values (YAML aliases?)"
     # Aliases nest their target's depth: a chain of them must hit the depth limit, not RecursionError.
     chain = ["a0: &a0 " + "[" * 60 + "]" * 60]
     chain += [f"a{i}: &a{i} " + "[" * 50 + f"*a{i - 1}" + "]" * 50 for i in range(1, 30)]
