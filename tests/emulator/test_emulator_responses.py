@@ -351,3 +351,24 @@ def test_reply_for_is_the_public_contract() -> None:
         'I have seen 4 messages. You first said: "a". You just said: "Now 2 words". Here are 2 words: w1 w2.'
     )
     assert json.loads(json.dumps(reply_for([]))) == 'I have seen 0 messages. You first said: "". You just said: "".'
+
+
+def test_reasoning_effort_none_and_dotted_gpt_5_defaults(client: OpenAI) -> None:
+    off, _ = create(client, model="gpt-5-mini", input="quick", reasoning={"effort": "none"})
+    assert [o["type"] for o in off["output"]] == ["message"]
+    assert off["usage"]["output_tokens_details"]["reasoning_tokens"] == 0
+    dotted, _ = create(client, model="gpt-5.4", input="quick")
+    assert dotted["reasoning"]["effort"] == "none" and [o["type"] for o in dotted["output"]] == ["message"]
+    on, _ = create(client, model="gpt-5.4", input="quick", reasoning={"effort": "low"})
+    assert [o["type"] for o in on["output"]] == ["reasoning", "message"]
+
+
+def test_input_items_before_cursor(client: OpenAI) -> None:
+    data, _ = create(client, model=MODEL, input=[{"role": "user", "content": f"b{i}"} for i in range(4)])
+    asc = client.responses.input_items.list(data["id"], order="asc")
+    ids = [i.id for i in asc.data]
+    earlier = client.responses.input_items.with_raw_response.list(
+        data["id"], order="asc", limit=2, extra_query={"before": ids[3]}
+    )
+    page = earlier.http_response.json()
+    assert [i["id"] for i in page["data"]] == ids[1:3] and page["has_more"] is True
