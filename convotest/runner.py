@@ -331,6 +331,8 @@ def _check(
             or (f.turn == failed_turn and f.check == "tokens.window")
         )
 
+    if drive_error is None:
+        failures.extend(_check_across_modes(scenario, mode, transcript, settings))
     if drive_error is not None:
         failures.append(_drive_failure(scenario, mode, settings, drive_error, no_match_text))
     elif limits is not None:
@@ -340,6 +342,34 @@ def _check(
         with contextlib.suppress(ConvotestError, ValueError, ZeroDivisionError):
             notes.extend(step.describe() for step in compaction.compaction_report(transcript))
     return RunResult(scenario, mode, transcript, failures, path, status, notes=notes)
+
+
+def _check_across_modes(scenario: Scenario, mode: str, transcript: Transcript, settings: Settings) -> list[Failure]:
+    """``same_across_modes``: this mode's transcript against the other modes' recorded cassettes.
+
+    Each mode's item compares itself with every other mode recorded so far, so the check works per item
+    (and under xdist) without running the modes together; the failure names the mode it disagrees with.
+    """
+    from convotest.assertions import check_across_modes
+    from convotest.reconstruct import build_transcript
+    from convotest.traffic import load_cassette_exchanges
+
+    expect = scenario.expect.context if scenario.expect else None
+    if expect is None or not expect.same_across_modes or settings.live:
+        return []
+    failures: list[Failure] = []
+    for other in scenario.modes:
+        path = cassette_path(settings.cassette_dir, scenario.file_stem, scenario.name, other)
+        if other == mode or not path.is_file():
+            continue
+        try:
+            exchanges, _ = load_cassette_exchanges(path)
+        except CassetteError as exc:
+            failures.append(Failure("context.same_across_modes", str(exc), None, mode, scenario.loc))
+            continue
+        found = check_across_modes(scenario, {other: build_transcript(exchanges), mode: transcript})
+        failures.extend(found)
+    return failures
 
 
 def _resolve_limits(scenario: Scenario, settings: Settings) -> Any:
