@@ -86,8 +86,13 @@ def reasoning_blob(seed: int, item_id: str, context_digest: str) -> str:
 
 
 def compaction_payload(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """What a compaction stores of each replaced item: everything but id and status."""
-    return [{k: v for k, v in item.items() if k not in ("id", "status")} for item in items]
+    """What a compaction stores of the items it replaces: everything but ids and status, and no reasoning
+    (its encrypted blobs would only bloat the compaction; replies never look at reasoning)."""
+    return [
+        {k: v for k, v in item.items() if k not in ("id", "status")}
+        for item in items
+        if item.get("type") != "reasoning"
+    ]
 
 
 def expand(items: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
