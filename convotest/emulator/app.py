@@ -99,7 +99,9 @@ class _Frontend:
         hit = number <= faults.first or (faults.every > 0 and number % faults.every == 0)
         if not hit:
             return None
-        message, kind, code = _FAULT_MESSAGES.get(faults.status, ("Injected failure.", "server_error", None))
+        kind = "invalid_request_error" if faults.status < 500 else "server_error"
+        generic = (f"Injected failure (convotest emulator fault, status {faults.status}).", kind, None)
+        message, kind, code = _FAULT_MESSAGES.get(faults.status, generic)
         headers: dict[str, str] = {}
         if faults.status == 429:
             headers = {
