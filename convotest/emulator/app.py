@@ -20,6 +20,7 @@ from convotest.emulator.config import EmulatorConfig, FaultConfig
 from convotest.emulator.errors import ApiError, bad_request
 from convotest.emulator.service import Emulator
 from convotest.emulator.sse import chat_chunks, response_events
+from convotest.errors import ConfigError
 
 __all__ = ["create_app"]
 
@@ -186,7 +187,10 @@ def _wants_stream(body: Mapping[str, Any]) -> bool:
 
 def create_app(config: EmulatorConfig | None = None) -> Starlette:
     """A starlette app serving the emulated OpenAI API under ``/v1``."""
-    front = _Frontend(config or EmulatorConfig())
+    config = config or EmulatorConfig()
+    if config.reasoning_content not in ("always", "on_request"):
+        raise ConfigError(f"reasoning_content must be 'always' or 'on_request', not {config.reasoning_content!r}")
+    front = _Frontend(config)
     emu = front.emulator
 
     def responses(request: Request, body: dict[str, Any]) -> Any:

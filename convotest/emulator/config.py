@@ -41,5 +41,8 @@ class EmulatorConfig:
     faults: FaultConfig | None = None
     #: Added latency for every request, in milliseconds.
     delay_ms: int = 0
+    #: When reasoning items carry ``encrypted_content``: "always" (the contract in docs/architecture.md) or
+    #: "on_request" (as the real API: only with ``include=["reasoning.encrypted_content"]``).
+    reasoning_content: str = "always"
     #: API keys answered with 401 ``invalid_api_key``; any other non-empty key is accepted.
     invalid_api_keys: frozenset[str] = frozenset({"sk-invalid"})

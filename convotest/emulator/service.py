@@ -440,6 +440,12 @@ class Emulator:
             threshold = value if value is not None else 1000 if threshold is None else threshold
         return threshold
 
+    def _sends_reasoning_content(self, body: Mapping[str, Any]) -> bool:
+        if self.config.reasoning_content == "always":
+            return True
+        include = body.get("include")
+        return isinstance(include, list) and "reasoning.encrypted_content" in include
+
     def _generate(
         self, model: str, expanded: Sequence[Mapping[str, Any]], max_out: int | None, effort: object
     ) -> tuple[str, int, int, bool]:
@@ -484,15 +490,11 @@ class Emulator:
             output: list[dict[str, Any]] = []
             if reasoning_tokens:
                 rs_id = self.store.new_id("rs_")
-                digest = hashlib.sha256(text.encode()).hexdigest()
-                output.append(
-                    {
-                        "id": rs_id,
-                        "type": "reasoning",
-                        "summary": [],
-                        "encrypted_content": reasoning_blob(self.config.seed, rs_id, digest),
-                    }
-                )
+                reasoning_item: dict[str, Any] = {"id": rs_id, "type": "reasoning", "summary": []}
+                if self._sends_reasoning_content(body):
+                    digest = hashlib.sha256(text.encode()).hexdigest()
+                    reasoning_item["encrypted_content"] = reasoning_blob(self.config.seed, rs_id, digest)
+                output.append(reasoning_item)
             if text or not cut:
                 output.append(
                     {

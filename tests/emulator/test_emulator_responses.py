@@ -372,3 +372,19 @@ def test_input_items_before_cursor(client: OpenAI) -> None:
     )
     page = earlier.http_response.json()
     assert [i["id"] for i in page["data"]] == ids[1:3] and page["has_more"] is True
+
+
+def test_reasoning_content_on_request_reproduces_the_real_404(fresh: Any) -> None:
+    srv = fresh(EmulatorConfig(reasoning_content="on_request"))
+    client = OpenAI(base_url=srv.base_url, api_key="sk-test", max_retries=0)
+    bare, _ = create(client, model="gpt-5-mini", input="My name is Ada.", store=False)
+    reasoning, message = bare["output"]
+    assert "encrypted_content" not in reasoning
+    history = [{"role": "user", "content": "My name is Ada."}, reasoning, message, {"role": "user", "content": "?"}]
+    with pytest.raises(openai.NotFoundError) as info:
+        client.responses.create(model="gpt-5-mini", input=history, store=False)
+    assert f"Item with id '{reasoning['id']}' not found." in info.value.message
+    asked, _ = create(
+        client, model="gpt-5-mini", input="My name is Ada.", store=False, include=["reasoning.encrypted_content"]
+    )
+    assert asked["output"][0]["encrypted_content"]
