@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 
 from convotest.emulator.app import create_app
 from convotest.emulator.config import EmulatorConfig, FaultConfig
+from convotest.errors import ConfigError
 
 __all__ = ["EmulatorServer", "serve"]
 
@@ -28,6 +29,20 @@ def _config(app: Starlette, log_level: str) -> uvicorn.Config:
     )
 
 
+def _listen_socket(host: str, port: int) -> socket.socket:
+    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose listening socket
+    # says TCP, and without it every keep-alive request waits ~40 ms for a delayed ACK.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"the emulator cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
 class EmulatorServer:
     """The emulator on ``host``:``port`` (0 picks a free port) in a daemon thread; a context manager."""
 
@@ -35,12 +50,7 @@ class EmulatorServer:
         self.config = config or EmulatorConfig()
         self.host = host
         self.app = create_app(self.config)
-        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose listening
-        # socket says TCP, and without it every keep-alive request waits ~40 ms for a delayed ACK.
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, port))
+        self._socket = _listen_socket(host, port)
         self.port: int = self._socket.getsockname()[1]
         self._server = uvicorn.Server(_config(self.app, "warning"))
         self._thread: threading.Thread | None = None
@@ -99,8 +109,15 @@ def serve(
     """Serve until interrupted (``convotest serve``). A bad ``db`` raises ``ConfigError`` before listening."""
     config = EmulatorConfig(db=db, seed=seed, faults=faults, delay_ms=delay_ms)
     app = create_app(config)
-    print(f"convotest emulator: http://{host}:{port}/v1 (state: {db or 'in memory'})", file=sys.stderr)
     try:
-        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off")).run()
+        sock = _listen_socket(host, port)
+    except ConfigError:
+        app.state.emulator.close()
+        raise
+    bound = sock.getsockname()[1]
+    print(f"convotest emulator: http://{host}:{bound}/v1 (state: {db or 'in memory'})", file=sys.stderr)
+    try:
+        uvicorn.Server(_config(app, log_level)).run(sockets=[sock])
     finally:
+        sock.close()
         app.state.emulator.close()

@@ -120,3 +120,13 @@ def test_concurrent_conversations_stay_separate(server: EmulatorServer) -> None:
         results = list(pool.map(converse, range(64)))
     for n, text in enumerate(results):
         assert text == f'I have seen 5 messages. You first said: "c{n} t0". You just said: "c{n} t2".'
+
+
+def test_a_busy_port_is_a_clear_error(server: EmulatorServer) -> None:
+    from convotest.emulator.server import serve
+
+    with pytest.raises(ConfigError) as info:
+        serve("127.0.0.1", server.port)
+    assert f"cannot listen on 127.0.0.1:{server.port}" in str(info.value)
+    with pytest.raises(ConfigError):
+        EmulatorServer(port=server.port)
