@@ -41,7 +41,7 @@ class Message:
 
     role: str
     content: str
-    loc: SourceLoc | None = None
+    loc: SourceLoc | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
