@@ -31,6 +31,8 @@ __all__ = ["Convo", "ScenarioFailed", "render_failures", "results_of"]
 RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
 _DEFAULT_PATTERN = "*.convo.yaml *.convo.yml"
 _PROPERTY_PREFIX = "convo_"
+#: The start of an OpenAI-shaped key that a message shortened with an ellipsis.
+_CUT_KEY = r"sk-[A-Za-z0-9_-]*(?=…)"
 
 
 # --- options -----------------------------------------------------------------------------------------
@@ -306,8 +308,11 @@ def render_failures(result: RunResult, *, rootdir: Path | None = None, scrubber:
                 lines.append(f"    reply: {record.reply!r}")
         if failure.diff:
             lines.extend("    " + line for line in failure.diff.splitlines())
-    # Nothing printed may carry a secret, whatever a server echoed back.
-    return (scrubber or Settings().scrubber()).text("\n".join(lines))
+    # Nothing printed may carry a secret, whatever a server echoed back. Messages shorten long values
+    # with '…': a key cut there no longer looks like a key, so its stub is redacted too.
+    scrubber = scrubber or Settings().scrubber()
+    shown = dataclasses.replace(scrubber, patterns=(*scrubber.patterns, _CUT_KEY))
+    return shown.text("\n".join(lines))
 
 
 def _shown_loc(loc: SourceLoc | None, rootdir: Path | None) -> SourceLoc | None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from plugin_helpers import CHAINED, GREETING, record
+from plugin_helpers import CHAINED, GREETING, SECRETIVE, record
 
 
 @pytest.fixture(scope="session")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Cassettes of ``GREETING`` and ``CHAINED`` in all their modes, recorded once for the session."""
-    return record({"greeting": GREETING, "chained": CHAINED}, tmp_path_factory.mktemp("recorded"))
+    """Cassettes of the helper scenarios in all their modes, recorded once for the session."""
+    scenarios = {"greeting": GREETING, "chained": CHAINED, "secretive": SECRETIVE}
+    return record(scenarios, tmp_path_factory.mktemp("recorded"))
 
 
 @pytest.fixture(params=["serial", "xdist"])

@@ -52,20 +52,34 @@ turns:
 """
 
 #: Plugins that have nothing to do with convotest and cost start-up time in every run (and xdist worker).
+#: A secret that is not shaped like a key: only ``convo_config["scrub_values"]`` can redact it.
+TOKEN = "tok-4242-secret"
+
+#: A user turn carrying an OpenAI-shaped key and a custom secret; the emulator echoes both back.
+SECRETIVE = f"""\
+version: 1
+name: secretive
+model: gpt-4o-mini
+modes: [manual_chat]
+turns:
+  - user: "My key is sk-abcdefghijklmnop1234, my token {TOKEN}."
+  - user: "Did you keep them?"
+"""
+
 INI = """\
 [pytest]
 addopts = -p no:hypothesispytest -p no:benchmark
 """
 
 
-#: No SDK retries: a request to a dead server fails at once instead of after two back-offs.
+#: No SDK retries (a request to a dead server fails at once), and the project's own secret to scrub.
 CONFTEST = """\
 import pytest
 
 
 @pytest.fixture
 def convo_config():
-    return {"max_retries": 0}
+    return {"max_retries": 0, "scrub_values": ["tok-4242-secret"]}
 """
 
 
@@ -96,7 +110,13 @@ def record(texts: dict[str, str], into: Path) -> Path:
     """Record every scenario of ``texts`` (file stem → YAML) in every mode against the emulator."""
     sources = into / "sources"
     sources.mkdir(parents=True)
-    settings = Settings(record_mode="once", emulator=True, cassette_dir=into / "cassettes", rootdir=sources)
+    settings = Settings(
+        record_mode="once",
+        emulator=True,
+        cassette_dir=into / "cassettes",
+        rootdir=sources,
+        scrub_values=(TOKEN,),
+    )
     for stem, text in texts.items():
         path = sources / f"{stem}.convo.yaml"
         path.write_text(text, encoding="utf-8")
