@@ -49,8 +49,12 @@ class EmulatorServer:
     def __init__(self, config: EmulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
         self.config = config or EmulatorConfig()
         self.host = host
-        self.app = create_app(self.config)
         self._socket = _listen_socket(host, port)
+        try:
+            self.app = create_app(self.config)
+        except BaseException:
+            self._socket.close()
+            raise
         self.port: int = self._socket.getsockname()[1]
         self._server = uvicorn.Server(_config(self.app, "warning"))
         self._thread: threading.Thread | None = None
