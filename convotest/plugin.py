@@ -51,18 +51,37 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "replaces the old one when the scenario finishes.",
     )
     group.addoption(
-        "--convo-live", action="store_true", default=None, help="talk to the server, with no cassettes at all."
+        "--convo-live",
+        action="store_true",
+        default=None,
+        help="no cassettes at all: every request goes to the server (the emulator with --convo-emulator).",
     )
-    group.addoption("--convo-base-url", default=None, help="the server to record from (default: OpenAI's API).")
+    group.addoption(
+        "--convo-base-url",
+        default=None,
+        metavar="URL",
+        help="the server to record from or run live against (default: OpenAI's API, with OPENAI_API_KEY).",
+    )
     group.addoption(
         "--convo-emulator",
         action="store_true",
         default=None,
-        help="start convotest's local OpenAI emulator for this session and record from it.",
+        help="start convotest's local OpenAI emulator for this session and record from it (not started "
+        "when only replaying).",
     )
-    group.addoption("--convo-cassette-dir", default=None, help="where cassettes live (default: <rootdir>/cassettes).")
     group.addoption(
-        "--convo-mode", action="append", default=None, metavar="MODE", help="run only these state modes (repeatable)."
+        "--convo-cassette-dir",
+        default=None,
+        metavar="DIR",
+        help="where cassettes live, relative to rootdir (default: cassettes).",
+    )
+    group.addoption(
+        "--convo-mode",
+        action="append",
+        default=None,
+        metavar="MODE",
+        help="run only this state mode (repeatable): manual_chat, manual_responses, previous_response_id, "
+        "conversation, custom.",
     )
     group.addoption("--convo-full-trace", action="store_true", default=None, help="show Python tracebacks in failures.")
     group.addoption(
@@ -97,6 +116,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Register markers and the session state object."""
     config.addinivalue_line("markers", "convo: a convotest scenario item")
     config.addinivalue_line("markers", "convo_mode(name): the state mode a convotest item runs in")
+    _check_modes(config)
     ini_mode = config.getini("convotest_record_mode")
     if ini_mode and ini_mode not in RECORD_MODES:
         # Fail the whole session at once rather than every scenario item with the same error.
@@ -110,6 +130,19 @@ def pytest_configure(config: pytest.Config) -> None:
         from convotest.reporting.pytest_report import ReportPlugin
 
         config.pluginmanager.register(ReportPlugin(config, Path(report)), "convotest-report")
+
+
+def _check_modes(config: pytest.Config) -> None:
+    """A misspelt ``--convo-mode`` would silently select nothing: refuse it."""
+    wanted = config.getoption("--convo-mode") or config.getini("convotest_modes") or []
+    if not wanted:
+        return
+    from convotest.scenario.model import ALL_MODES
+
+    known = (*ALL_MODES, "custom")
+    unknown = [mode for mode in wanted if mode not in known]
+    if unknown:
+        raise pytest.UsageError(f"--convo-mode: unknown mode {unknown[0]!r}; choose from {', '.join(known)}")
 
 
 def results_of(config: pytest.Config) -> list[RunResult]:
@@ -202,7 +235,10 @@ def _settings(config: pytest.Config, convo_config: Mapping[str, Any]) -> Setting
     emulator = bool(_option(config, "emulator", convo_config))
     live = bool(_option(config, "live", convo_config))
     needs_server = live or record_mode != "none"
-    if emulator and needs_server and not base_url:
+    if base_url:
+        # An explicit server wins: the emulator is neither started nor named in the recorded URIs.
+        emulator = False
+    elif emulator and needs_server:
         base_url = state.emulator_url()
     limits = _parse_limits(config.getini("convotest_model_limits"))
     limits.update(convo_config.get("model_limits", {}))

@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from convotest.runner import Settings, run
 from convotest.scenario.loader import load_text
@@ -75,6 +76,7 @@ addopts = -p no:hypothesispytest -p no:benchmark
 #: No SDK retries (a request to a dead server fails at once), and the project's own secret to scrub.
 CONFTEST = """\
 import pytest
+import yaml
 
 
 @pytest.fixture
@@ -141,3 +143,38 @@ def failure_section(lines: list[str], title: str) -> list[str]:
     while body and not body[-1].strip():
         body.pop()
     return body
+
+
+#: Appended to a project's conftest: after each test, whether an emulator this session started is running.
+WATCH_EMULATOR = """
+
+import pathlib
+import threading
+
+
+def _emulators():
+    return {t.ident for t in threading.enumerate() if t.name == "convotest-emulator"}
+
+
+_BEFORE = _emulators()  # the test process's own servers (inline runs) do not count
+
+
+@pytest.fixture(autouse=True)
+def _watch_emulator(request):
+    yield
+    started = bool(_emulators() - _BEFORE)
+    with pathlib.Path(str(request.config.rootpath), "emulator.txt").open("a") as log:
+        log.write(f"{request.node.nodeid} {started}\\n")
+"""
+
+
+def emulator_log(root: Path) -> dict[str, bool]:
+    """Node id → whether an emulator of the session was running during that test (see ``WATCH_EMULATOR``)."""
+    lines = (root / "emulator.txt").read_text().splitlines()
+    return {nodeid: flag == "True" for nodeid, flag in (line.rsplit(" ", 1) for line in lines)}
+
+
+def uris(path: Path) -> list[str]:
+    """The request URIs recorded in a cassette, in order."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return [i["request"]["uri"] for i in data["interactions"]]
