@@ -57,6 +57,8 @@ _STATIC_HEADERS = {
     "x-ratelimit-reset-tokens": "0s",
 }
 
+_STATIC_RAW = [(k.encode(), v.encode()) for k, v in _STATIC_HEADERS.items()]
+
 Handler = Callable[[Request, dict[str, Any]], Any]
 
 
@@ -78,18 +80,39 @@ class _Frontend:
             self.requests += 1
             return self.requests
 
-    def headers(self, number: int, started: float) -> dict[str, str]:
-        seed = self.config.seed
-        rid = hashlib.sha256(f"{seed}:request:{number}".encode()).hexdigest()
-        return {
-            **_STATIC_HEADERS,
-            "x-request-id": f"req_{rid[:32]}",
-            "openai-processing-ms": str(int((time.perf_counter() - started) * 1000)),
-            "set-cookie": (
+    def headers(self, number: int, started: float) -> list[tuple[bytes, bytes]]:
+        """Realistic response headers, already encoded (static ones once, at import)."""
+        rid = hashlib.sha256(f"{self.config.seed}:request:{number}".encode()).hexdigest()
+        return [
+            *_STATIC_RAW,
+            (b"x-request-id", f"req_{rid[:32]}".encode()),
+            (b"openai-processing-ms", str(int((time.perf_counter() - started) * 1000)).encode()),
+            (
+                b"set-cookie",
                 f"__cf_bm={rid[32:]}-{number}; path=/; expires=Thu, 01-Jan-2026 00:30:00 GMT; "
-                "domain=.api.openai.com; HttpOnly; Secure; SameSite=None"
+                "domain=.api.openai.com; HttpOnly; Secure; SameSite=None".encode(),
             ),
-        }
+        ]
+
+    def respond(
+        self,
+        content: bytes | AsyncIterator[bytes],
+        number: int,
+        started: float,
+        *,
+        status: int = 200,
+        extra: Mapping[str, str] | None = None,
+    ) -> Response:
+        """A JSON (bytes) or event-stream (async iterator) response with the realistic headers."""
+        response: Response
+        if isinstance(content, bytes):
+            response = Response(content, status_code=status, media_type=_JSON)
+        else:
+            response = StreamingResponse(content, status_code=status, media_type=_SSE)
+        response.raw_headers.extend(self.headers(number, started))
+        if extra:
+            response.raw_headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items())
+        return response
 
     def fault(self, number: int, path: str) -> ApiError | None:
         faults: FaultConfig | None = self.config.faults
@@ -155,21 +178,17 @@ def _endpoint(front: _Frontend, handler: Handler, *, reads_body: bool) -> Callab
             body = await _body(request) if reads_body else {}
             result = handler(request, body)
         except ApiError as exc:
-            headers = {**front.headers(number, started), **exc.headers}
-            return Response(_dump(exc.body()), status_code=exc.status, media_type=_JSON, headers=headers)
+            return front.respond(_dump(exc.body()), number, started, status=exc.status, extra=exc.headers)
         except Exception:  # a bug of ours: answer like the real API's 500, never with a traceback
             error = ApiError(
                 500,
                 "The server had an error while processing your request. Sorry about that!",
                 type="server_error",
             )
-            return Response(
-                _dump(error.body()), status_code=500, media_type=_JSON, headers=front.headers(number, started)
-            )
-        headers = front.headers(number, started)
+            return front.respond(_dump(error.body()), number, started, status=500)
         if isinstance(result, _Stream):
-            return StreamingResponse(result.batches(), media_type=_SSE, headers=headers)
-        return Response(_dump(result), media_type=_JSON, headers=headers)
+            return front.respond(result.batches(), number, started)
+        return front.respond(_dump(result), number, started)
 
     return endpoint
 
@@ -275,8 +294,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
             error = ApiError(404, f"Invalid URL ({request.method} {request.url.path})")
         else:
             error = ApiError(status, "The server could not handle this request.", type="server_error")
-        headers = front.headers(front.next_request(), time.perf_counter())
-        return Response(_dump(error.body()), status_code=error.status, media_type=_JSON, headers=headers)
+        return front.respond(_dump(error.body()), front.next_request(), time.perf_counter(), status=error.status)
 
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     app.state.emulator = emu

@@ -30,7 +30,7 @@ from convotest.emulator.items import (
     reasoning_blob,
 )
 from convotest.emulator.models import default_effort, is_known_model, limits_for, reasons, snapshot
-from convotest.emulator.replies import reply_for, truncate_to_tokens
+from convotest.emulator.replies import message_text, reply_for, truncate_to_tokens
 from convotest.emulator.store import Store
 from convotest.tokens import REPLY_PRIMER, ModelLimits, TokenCounter
 
@@ -43,6 +43,7 @@ CACHE_MIN_TOKENS = 1024
 CACHE_BLOCK = 128
 _PREFIX_CACHE_SIZE = 4096
 _PRINT_CACHE_SIZE = 200_000
+_PLAIN_PARTS = frozenset({"input_text", "output_text", "text"})
 MAX_CONVERSATION_ITEMS_PER_CALL = 20
 
 RESPONSE_PARAMS = frozenset(
@@ -162,6 +163,13 @@ def _metadata(body: Mapping[str, Any]) -> dict[str, str]:
 
 def _fingerprint(item: Mapping[str, Any]) -> str:
     # Ids differ between a resent history and the stored one; the content is what a cache matches on.
+    # Plain messages (the common case) skip JSON: role and text identify them.
+    if item.get("type", "message") == "message" and isinstance(item.get("role"), str):
+        content = item.get("content")
+        if isinstance(content, str) or (
+            isinstance(content, list) and all(isinstance(p, Mapping) and p.get("type") in _PLAIN_PARTS for p in content)
+        ):
+            return f"{item['role']}\x00{message_text(content)}"
     return json.dumps({k: v for k, v in item.items() if k != "id"}, sort_keys=True, separators=(",", ":"))
 
 
@@ -451,15 +459,17 @@ class Emulator:
     ) -> tuple[str, int, int, bool]:
         """(visible text, its tokens, reasoning tokens, cut short) for a context under an output cap."""
         text = reply_for(expanded)
-        cap = self._limits(model).max_output_tokens
+        limits = self._limits(model)
+        cap = limits.max_output_tokens
         budget = min(cap, max_out) if max_out is not None else cap
         reasoning = min(REASONING_TOKENS, budget) if reasons(model, effort) else 0
         left = budget - reasoning
-        full = self.tokens.text(text, model)
+        enc = limits.encoding
+        full = self.tokens.text(text, encoding=enc)
         if full <= left:
             return text, full, reasoning, False
-        cut = truncate_to_tokens(text, left, lambda s: self.tokens.text(s, model))
-        return cut, self.tokens.text(cut, model), reasoning, True
+        cut = truncate_to_tokens(text, left, lambda s: self.tokens.text(s, encoding=enc))
+        return cut, self.tokens.text(cut, encoding=enc), reasoning, True
 
     # -- /v1/responses --
 
