@@ -148,6 +148,14 @@ class _Checker:
                 else:
                     msg = f"context starts with a compacted window, expected it not to: it starts with {first}"
                 self.fail("context.starts_with_compaction", msg)
+        if exp.reasoning_items is not None:
+            reasoning = sum(1 for it in ctx if it.kind == "reasoning")
+            if partial or reasoning != exp.reasoning_items:
+                count = f"at least {reasoning}" if partial else str(reasoning)
+                self.fail(
+                    "context.reasoning_items",
+                    f"context has {count} reasoning items, expected {exp.reasoning_items}{why}",
+                )
         if exp.instructions is not None:
             got_i = self.rec.instructions
             if normalise_text(got_i) != normalise_text(exp.instructions):

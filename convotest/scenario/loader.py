@@ -147,6 +147,7 @@ class _DocumentLoader:
             equals=equals,
             starts_with_compaction=data.get("starts_with_compaction"),
             instructions=data.get("instructions"),
+            reasoning_items=data.get("reasoning_items"),
             same_across_modes=bool(data.get("same_across_modes", False)),
         )
 

@@ -63,6 +63,8 @@ class ContextExpect:
     equals: tuple[Message, ...] | None = None
     starts_with_compaction: bool | None = None
     instructions: str | None = None
+    #: Reasoning items the model saw again (a reasoning model's earlier turns, sent back by the client).
+    reasoning_items: int | None = None
     #: Scenario level only: the normalised context must be identical in every mode.
     same_across_modes: bool = False
 

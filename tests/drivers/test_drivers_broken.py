@@ -148,7 +148,7 @@ def test_reasoning_items_dropped(run: Any, h: Any, tmp_path: Path) -> None:
     assert kinds(correct)[2] == ["message", "reasoning", "message", "message", "reasoning", "message", "message"]
     assert kinds(broken)[2] == ["message"] * 5
     # The emulator (like the API for plain-text turns) still answers, so message counts cannot show it:
-    # only the reconstructed context does. No scenario expectation looks at reasoning items yet.
+    # only the reconstructed context does; expect.context.reasoning_items catches it (test below).
 
 
 @pytest.mark.xfail(
@@ -205,3 +205,19 @@ def test_conversation_id_reused_across_scenarios(run: Any, h: Any, emulator_url:
     conversation = first_traffic.exchanges[0].response["id"]
     assert f"conversation {conversation} was created before this traffic" in failures[0].message
     assert "got 'I have seen 9 messages." in failures[1].message
+
+
+def test_reasoning_items_dropped_fails_the_scenario(tmp_path: Path, emulator_url: str) -> None:
+    # expect.context.reasoning_items: the correct manual_responses driver resends both reasoning items.
+    text = THREE.format(name="reasoning", model="gpt-5-mini", extra="", context3="        reasoning_items: 2")
+    path = tmp_path / "reasoning.convo.yaml"
+    path.write_text(text)
+    (sc,) = load_text(text, str(path))
+    assert runner_failures(sc, "manual_responses", emulator_url) == []
+
+    broken = load_text(text.replace("turns:", 'driver: "broken.drops_reasoning:Bot"\nturns:'), str(path))[0]
+    (failure,) = runner_failures(broken, "custom", emulator_url)
+    assert (failure.check, failure.turn, failure.mode) == ("context.reasoning_items", 2, "custom")
+    assert failure.message == "context has 0 reasoning items, expected 2"
+    # The driver line inserted above turns puts reasoning_items on line 20.
+    assert failure.loc is not None and (failure.loc.line, failure.loc.column) == (20, 9)
