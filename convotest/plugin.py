@@ -516,9 +516,19 @@ class _SessionPlugin:
         """Collect token figures from every report (also those sent by xdist workers)."""
         if report.when != "call":
             return
-        props = {k[len(_PROPERTY_PREFIX) :]: v for k, v in report.user_properties if k.startswith(_PROPERTY_PREFIX)}
-        if props:
-            self.config.stash[_STATE].summaries.append(props)
+        # One row per run: a Python test may call ``convo.run`` several times, and each run's
+        # properties start with its scenario name (flat pairs, as JUnit XML and xdist carry them).
+        rows = self.config.stash[_STATE].summaries
+        row: dict[str, Any] | None = None
+        for key, value in report.user_properties:
+            if not key.startswith(_PROPERTY_PREFIX):
+                continue
+            name = key[len(_PROPERTY_PREFIX) :]
+            if name == "scenario":
+                row = {}
+                rows.append(row)
+            if row is not None:
+                row[name] = value
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
