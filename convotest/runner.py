@@ -199,6 +199,8 @@ def _run(scenario: Scenario, mode: str, settings: Settings, driver: str | None) 
             )
             outcome = drive(scenario, mode, options=options, traffic=traffic, driver=driver)
             drive_error = outcome.error
+            if drive_error is None and settings.verify_server:
+                drive_error = _verify_server(mode, options, traffic)
             if session is not None:
                 if drive_error is None:
                     session.keep()
@@ -211,6 +213,57 @@ def _run(scenario: Scenario, mode: str, settings: Settings, driver: str | None) 
         return fail("config", str(exc), "not_saved" if path else "live")
 
     return _check(scenario, mode, settings, traffic.exchanges, drive_error, no_match_text, path, status)
+
+
+def _verify_server(mode: str, options: Any, traffic: Any) -> Any:
+    """Ask the server what it holds: each response's input items, each conversation's items.
+
+    The listings go through the traffic log (and the cassette), where ``reconstruct`` compares them with
+    the context rebuilt from the traffic and ``assertions`` turns a difference into a failure. Only the
+    modes whose state lives on the server have anything to ask. Returns a ``DriveFailure`` or ``None``.
+    """
+    from convotest.drivers import DriveFailure
+    from convotest.drivers.client import make_client
+
+    if mode not in ("previous_response_id", "conversation"):
+        return None
+    targets: list[tuple[str, str, int | None]] = []
+    for exchange in list(traffic.exchanges):
+        if exchange.method.upper() != "POST" or not 200 <= exchange.status < 300:
+            continue
+        path = exchange.path.rstrip("/")
+        if mode == "previous_response_id" and path.endswith("/responses"):
+            rid = _response_id(exchange)
+            if rid:
+                targets.append(("input_items", rid, exchange.turn))
+        elif mode == "conversation" and path.endswith("/conversations"):
+            cid = exchange.response.get("id") if isinstance(exchange.response, dict) else None
+            if isinstance(cid, str):
+                targets.append(("items", cid, None))
+    last_turn = max((e.turn for e in traffic.exchanges if e.turn is not None), default=None)
+    client: Any = make_client(dataclasses.replace(options, use_async=False), traffic)
+    for kind, ident, turn in targets:
+        traffic.turn = turn if turn is not None else last_turn
+        try:
+            if kind == "input_items":
+                client.responses.input_items.list(ident, order="asc", limit=100)
+            else:
+                client.conversations.items.list(ident, order="asc", limit=100)
+        except Exception as exc:  # reported as the turn's failure, like any request the run makes
+            return DriveFailure(turn=traffic.turn if traffic.turn is not None else 0, exception=exc)
+    return None
+
+
+def _response_id(exchange: Any) -> str | None:
+    """The id of the response a ``POST /responses`` created, streamed or not."""
+    if isinstance(exchange.response, dict) and isinstance(exchange.response.get("id"), str):
+        return str(exchange.response["id"])
+    for event in exchange.events or []:
+        data = event.get("data")
+        response = data.get("response") if isinstance(data, dict) else None
+        if isinstance(response, dict) and isinstance(response.get("id"), str):
+            return str(response["id"])
+    return None
 
 
 def _traffic_log(settings: Settings, scenario: Scenario, mode: str) -> Any:
@@ -335,13 +388,32 @@ def _check(
         failures.extend(_check_across_modes(scenario, mode, transcript, settings))
     if drive_error is not None:
         failures.append(_drive_failure(scenario, mode, settings, drive_error, no_match_text))
-    elif limits is not None:
+    if transcript.turns:
+        notes.extend(_cut_outputs(transcript))
+    if drive_error is None and limits is not None:
         with contextlib.suppress(ConvotestError, ValueError, ZeroDivisionError):
             used_max = scenario.expect.tokens.window_used_max if scenario.expect and scenario.expect.tokens else None
             notes.append(tokens.project(transcript, limits, window_used_max=used_max).describe())
         with contextlib.suppress(ConvotestError, ValueError, ZeroDivisionError):
             notes.extend(step.describe() for step in compaction.compaction_report(transcript))
     return RunResult(scenario, mode, transcript, failures, path, status, notes=notes)
+
+
+def _cut_outputs(transcript: Transcript) -> list[str]:
+    """One note per model call whose output was cut short (status incomplete / finish_reason length)."""
+    notes = []
+    for record in transcript.turns:
+        if record.tokens is None or not record.tokens.truncated:
+            continue
+        where = f"turn {record.turn + 1}" if record.turn is not None else f"call {record.index + 1}"
+        details = (record.response or {}).get("incomplete_details") or {}
+        reason = details.get("reason") if isinstance(details, dict) else None
+        notes.append(
+            f"{where}: output cut at {record.tokens.output or 0:,} tokens "
+            f"(status {record.status}{f', reason {reason}' if reason else ''}; "
+            f"max output {record.tokens.max_output_tokens:,})"
+        )
+    return notes
 
 
 def _check_across_modes(scenario: Scenario, mode: str, transcript: Transcript, settings: Settings) -> list[Failure]:
