@@ -150,13 +150,18 @@ class _Frontend:
             )
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 async def _body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
         return {}
     try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        # NaN/Infinity are not JSON; echoing them back would make the answer unparseable.
+        value = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise bad_request(_BAD_JSON) from None
     if not isinstance(value, dict):
         raise bad_request(_BAD_JSON)
@@ -179,6 +184,9 @@ def _endpoint(front: _Frontend, handler: Handler, *, reads_body: bool) -> Callab
             result = handler(request, body)
         except ApiError as exc:
             return front.respond(_dump(exc.body()), number, started, status=exc.status, extra=exc.headers)
+        except RecursionError:
+            error = bad_request("The request body is nested too deeply.")
+            return front.respond(_dump(error.body()), number, started, status=400)
         except Exception:  # a bug of ours: answer like the real API's 500, never with a traceback
             error = ApiError(
                 500,

@@ -76,7 +76,17 @@ def test_unknown_parameter(server: EmulatorServer) -> None:
     }
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'"text"', b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[1, 2]",
+        b'"text"',
+        b"\xff\xfe",
+        b'{"model": "gpt-4o", "input": "x", "temperature": NaN}',
+        b'{"input": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
+)
 def test_malformed_json(server: EmulatorServer, body: bytes) -> None:
     response = httpx2.post(
         server.base_url + "/responses", headers={**AUTH, "content-type": "application/json"}, content=body
