@@ -91,7 +91,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--convo-verify-server",
         action="store_true",
         default=None,
-        help="also check the server's own view of each context (extra requests when live).",
+        help="previous_response_id and conversation modes: after the run, list what the server holds "
+        "(input items, conversation items) and fail where it differs from the context rebuilt from the "
+        "traffic. The listings are recorded: give the option when recording and when replaying.",
     )
     group.addoption("--convo-report", default=None, metavar="PATH", help="write an HTML report (and PATH.json).")
     parser.addini("convotest_record_mode", "default record mode (none, once, new_episodes, all, rewrite)")
@@ -103,7 +105,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("convotest_modes", "state modes to run", type="args", default=None)
     parser.addini("convotest_strict", "fail on unused cassettes (true/false)", type="bool", default=None)
     parser.addini("convotest_full_trace", "show Python tracebacks (true/false)", type="bool", default=None)
-    parser.addini("convotest_verify_server", "check the server's own view of each context", type="bool", default=None)
+    parser.addini("convotest_verify_server", "check the server's own view (true/false)", type="bool", default=None)
     parser.addini(
         "convotest_model_limits",
         "extra models, one per line: NAME CONTEXT_WINDOW MAX_OUTPUT_TOKENS",

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -241,7 +241,7 @@ def _verify_server(mode: str, options: Any, traffic: Any) -> Any:
             if isinstance(cid, str):
                 targets.append(("items", cid, None))
     last_turn = max((e.turn for e in traffic.exchanges if e.turn is not None), default=None)
-    client: Any = make_client(dataclasses.replace(options, use_async=False), traffic)
+    client: Any = make_client(replace(options, use_async=False), traffic)
     for kind, ident, turn in targets:
         traffic.turn = turn if turn is not None else last_turn
         try:
