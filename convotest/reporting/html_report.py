@@ -260,7 +260,7 @@ def _index(runs: Sequence[Mapping[str, Any]]) -> str:
         rows.append(
             f'<tr><td><a href="#{_anchor(run)}">{escape(run["scenario"])}</a></td><td>{escape(run["mode"])}</td>'
             f"<td>{_badge(run['passed'])}</td><td class='num'>{_n(peak)}</td>"
-            f"<td class='num'>{'-' if used is None else f'{used:.1%}'}</td><td class='num'>{_n(billed)}</td>"
+            f"<td class='num'>{'-' if used is None else f'{used:.2%}'}</td><td class='num'>{_n(billed)}</td>"
             f"<td class='num'>{len(run['compactions'])}</td><td>{escape(run['cassette_status'])}</td></tr>"
         )
     return (

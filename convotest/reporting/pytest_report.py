@@ -106,8 +106,9 @@ class ReportPlugin:
             self.html_path.write_text(render_html(document), encoding="utf-8")
             self.written.insert(0, self.html_path)
 
+    @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """Say where the reports are."""
+        """Say where the reports are, last (after the token table)."""
         if self.written:
             shown = ", ".join(_shown(p, self.config.invocation_params.dir) for p in self.written)
             terminalreporter.write_line(f"convotest report: {shown}")
