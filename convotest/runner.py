@@ -112,7 +112,9 @@ def rerecord_command(scenario: Scenario, mode: str, settings: Settings) -> str:
     target = (
         "--convo-emulator" if settings.emulator or not settings.base_url else f"--convo-base-url {settings.base_url}"
     )
-    return f"pytest '{path}::{scenario.name}[{mode}]' --convo-record-mode=rewrite {target}"
+    # The server listings are part of the recording: re-recording without them would drift again.
+    verify = " --convo-verify-server" if settings.verify_server else ""
+    return f"pytest '{path}::{scenario.name}[{mode}]' --convo-record-mode=rewrite {target}{verify}"
 
 
 def _display_path(path: str, settings: Settings) -> str:
@@ -196,6 +198,10 @@ def _run(scenario: Scenario, mode: str, settings: Settings, driver: str | None) 
                 timeout=settings.timeout,
                 max_retries=settings.max_retries,
                 use_async=settings.use_async,
+                # Names this run's id namespace on the emulator, so its ids do not depend on other runs.
+                default_headers={"x-convotest-run": f"{scenario.file_stem}/{scenario.name}[{mode}]"}
+                if settings.emulator and base_url
+                else {},
             )
             outcome = drive(scenario, mode, options=options, traffic=traffic, driver=driver)
             drive_error = outcome.error
