@@ -20,6 +20,7 @@ from convotest.emulator.config import EmulatorConfig, FaultConfig
 from convotest.emulator.errors import ApiError, bad_request
 from convotest.emulator.service import Emulator
 from convotest.emulator.sse import chat_chunks, response_events
+from convotest.emulator.store import RUN, RUN_HEADER
 from convotest.errors import ConfigError
 
 __all__ = ["create_app"]
@@ -74,15 +75,24 @@ class _Frontend:
         self.emulator = Emulator(config)
         self._count_lock = threading.Lock()
         self.requests = 0
+        self._run_requests: dict[str, int] = {}
 
     def next_request(self) -> int:
         with self._count_lock:
             self.requests += 1
             return self.requests
 
+    def _request_digest(self) -> str:
+        # Counted per run namespace, like the store's ids, so a run's request ids do not depend on others.
+        run = RUN.get()
+        with self._count_lock:
+            count = self._run_requests[run] = self._run_requests.get(run, 0) + 1
+        basis = f"{self.config.seed}:request:{count}" if not run else f"{self.config.seed}:request:{run}:{count}"
+        return hashlib.sha256(basis.encode()).hexdigest()
+
     def headers(self, number: int, started: float) -> list[tuple[bytes, bytes]]:
         """Realistic response headers, already encoded (static ones once, at import)."""
-        rid = hashlib.sha256(f"{self.config.seed}:request:{number}".encode()).hexdigest()
+        rid = self._request_digest()
         return [
             *_STATIC_RAW,
             (b"x-request-id", f"req_{rid[:32]}".encode()),
@@ -172,6 +182,7 @@ def _endpoint(front: _Frontend, handler: Handler, *, reads_body: bool) -> Callab
     async def endpoint(request: Request) -> Response:
         started = time.perf_counter()
         number = front.next_request()
+        RUN.set(request.headers.get(RUN_HEADER, ""))
         delay = front.config.delay_ms + (front.config.faults.delay_ms if front.config.faults else 0)
         if delay:
             await asyncio.sleep(delay / 1000)

@@ -10,12 +10,13 @@ import hashlib
 import json
 import sqlite3
 import threading
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from convotest.errors import ConfigError
 
-__all__ = ["EPOCH", "Store"]
+__all__ = ["EPOCH", "RUN", "RUN_HEADER", "Store"]
 
 #: ``created_at`` of the first object: 2026-01-01T00:00:00Z; every generated id advances the clock by 1 s.
 EPOCH = 1_767_225_600
@@ -30,13 +31,24 @@ _TABLES = ("responses", "items", "conversations")
 _FORMAT = "convotest-emulator-1"
 
 
+#: The id namespace of the request being handled (the ``x-convotest-run`` header; "" when absent).
+RUN: ContextVar[str] = ContextVar("convotest_emulator_run", default="")
+#: The request header that names a run's id namespace.
+RUN_HEADER = "x-convotest-run"
+
+
 class Store:
-    """Responses, items and conversations by id, an id counter, and a lock for their mutation."""
+    """Responses, items and conversations by id, id counters, and a lock for their mutation.
+
+    Ids and timestamps come from a counter per run namespace (``RUN``): a run that names itself gets
+    the same ids whatever else the server handled before or alongside it, so re-recording one scenario
+    on a shared emulator (or under xdist) reproduces its cassette byte for byte.
+    """
 
     def __init__(self, db: str | None = None, seed: int = 0) -> None:
         self.lock = threading.RLock()
         self.seed = seed
-        self.counter = 0
+        self._counters: dict[str, int] = {}
         #: resp id → {"body": response object, "input_ids": [...], "chain_ids": [...]}
         self.responses: dict[str, dict[str, Any]] = {}
         #: item id → item as listed by the API
@@ -51,16 +63,29 @@ class Store:
 
     # -- ids and clock --
 
+    @property
+    def counter(self) -> int:
+        """The id counter of the current run namespace."""
+        return self._counters.get(RUN.get(), 0)
+
+    @counter.setter
+    def counter(self, value: int) -> None:
+        self._counters[RUN.get()] = value
+
+    def _basis(self) -> str:
+        run = RUN.get()
+        return f"{self.seed}:{self.counter}" if not run else f"{self.seed}:{run}:{self.counter}"
+
     def new_id(self, prefix: str, length: int = 50) -> str:
-        """A fresh id: ``prefix`` + hex derived from the seed and the counter (deterministic)."""
+        """A fresh id: ``prefix`` + hex derived from the seed, the run namespace and its counter."""
         self.counter += 1
-        digest = hashlib.sha256(f"{self.seed}:{self.counter}".encode()).hexdigest()
+        digest = hashlib.sha256(self._basis().encode()).hexdigest()
         return prefix + digest[:length]
 
     def new_token(self, prefix: str, length: int) -> str:
         """Like ``new_id`` but alphanumeric (mixed case), as Chat ``chatcmpl-`` and ``call_`` ids are."""
         self.counter += 1
-        digest = hashlib.sha256(f"{self.seed}:{self.counter}:alnum".encode()).digest()
+        digest = hashlib.sha256(f"{self._basis()}:alnum".encode()).digest()
         alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
         number = int.from_bytes(digest, "big")
         out = []
@@ -135,7 +160,7 @@ class Store:
                 if gone:
                     db.executemany(f"DELETE FROM {table} WHERE id = ?", [(key,) for key in gone])
                     gone.clear()
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('counter', ?)", (str(self.counter),))
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('counters', ?)", (json.dumps(self._counters),))
 
     def close(self) -> None:
         """Flush and close the database."""
@@ -174,8 +199,11 @@ class Store:
         self._db = conn
 
     def _load(self, conn: sqlite3.Connection) -> None:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'counter'").fetchone()
-        self.counter = int(row[0]) if row else 0
+        row = conn.execute("SELECT value FROM meta WHERE key = 'counters'").fetchone()
+        counters = json.loads(row[0]) if row else {}
+        if not isinstance(counters, dict) or not all(isinstance(v, int) for v in counters.values()):
+            raise ValueError("the id counters are not a mapping of integers")
+        self._counters = {str(k): v for k, v in counters.items()}
         row = conn.execute("SELECT value FROM meta WHERE key = 'seed'").fetchone()
         if row is None:
             with conn:
