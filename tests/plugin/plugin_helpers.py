@@ -85,6 +85,39 @@ def convo_config():
 """
 
 
+#: Installed when the project's conftest is imported: in the pytest process and in every xdist worker.
+GUARD = (
+    CONFTEST
+    + """
+
+import pathlib
+import socket
+
+_LOG = pathlib.Path(__file__).with_name("network_attempts.txt")
+_guard = pytest.MonkeyPatch()
+
+
+def _attempt(what):
+    with _LOG.open("a") as log:
+        log.write(f"{what!r}\\n")
+    raise OSError("convotest test guard: network access attempted")
+
+
+def _connect(sock, address, *args):
+    _attempt(address)
+
+
+def _lookup(host, port, *args, **kwargs):
+    _attempt((host, port))
+
+
+_guard.setattr(socket.socket, "connect", _connect)
+_guard.setattr(socket.socket, "connect_ex", _connect)
+_guard.setattr(socket, "getaddrinfo", _lookup)
+"""
+)
+
+
 def write_project(
     pytester: pytest.Pytester,
     scenarios: dict[str, str] | None = None,

@@ -7,39 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from plugin_helpers import CHAINED, CONFTEST, GREETING, failure_section, write_project
-
-#: Installed when the project's conftest is imported: in the pytest process and in every xdist worker.
-GUARD = (
-    CONFTEST
-    + """
-
-import pathlib
-import socket
-
-_LOG = pathlib.Path(__file__).with_name("network_attempts.txt")
-_guard = pytest.MonkeyPatch()
-
-
-def _attempt(what):
-    with _LOG.open("a") as log:
-        log.write(f"{what!r}\\n")
-    raise OSError("convotest test guard: network access attempted")
-
-
-def _connect(sock, address, *args):
-    _attempt(address)
-
-
-def _lookup(host, port, *args, **kwargs):
-    _attempt((host, port))
-
-
-_guard.setattr(socket.socket, "connect", _connect)
-_guard.setattr(socket.socket, "connect_ex", _connect)
-_guard.setattr(socket, "getaddrinfo", _lookup)
-"""
-)
+from plugin_helpers import CHAINED, GREETING, GUARD, failure_section, write_project
 
 
 @pytest.fixture
