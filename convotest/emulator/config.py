@@ -41,8 +41,9 @@ class EmulatorConfig:
     faults: FaultConfig | None = None
     #: Added latency for every request, in milliseconds.
     delay_ms: int = 0
-    #: When reasoning items carry ``encrypted_content``: "always" (the contract in docs/architecture.md) or
-    #: "on_request" (as the real API: only with ``include=["reasoning.encrypted_content"]``).
-    reasoning_content: str = "always"
+    #: When reasoning items carry ``encrypted_content``: "on_request" (as the real API: only with
+    #: ``include=["reasoning.encrypted_content"]``, so resending a bare reasoning item under store:false is
+    #: the real 404) or "always".
+    reasoning_content: str = "on_request"
     #: API keys answered with 401 ``invalid_api_key``; any other non-empty key is accepted.
     invalid_api_keys: frozenset[str] = frozenset({"sk-invalid"})

@@ -151,10 +151,6 @@ def test_reasoning_items_dropped(run: Any, h: Any, tmp_path: Path) -> None:
     # only the reconstructed context does; expect.context.reasoning_items catches it (test below).
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the emulator returns encrypted_content even without include=['reasoning.encrypted_content']",
-)
 def test_reasoning_resent_without_include_is_a_404(run: Any, h: Any) -> None:
     scenario_ = h.build(
         "My name is Ada.", "What is my name?", model="gpt-5-mini", driver="broken.reasoning_without_include:Bot"

@@ -134,7 +134,7 @@ def test_delete_then_retrieve_and_chain_fail(client: OpenAI) -> None:
 
 
 def test_store_false_cannot_be_retrieved_chained_or_referenced(client: OpenAI) -> None:
-    data, _ = create(client, model="gpt-5-mini", input="secret", store=False)
+    data, _ = create(client, model="gpt-5-mini", input="secret", store=False, include=["reasoning.encrypted_content"])
     assert data["store"] is False
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(data["id"])
@@ -167,7 +167,10 @@ def test_item_reference_to_a_stored_item_resolves(client: OpenAI) -> None:
 
 
 def test_reasoning_models_return_a_reasoning_item_and_tokens(client: OpenAI) -> None:
-    data, _ = create(client, model="o4-mini", input="think")
+    plain, _ = create(client, model="o4-mini", input="think")
+    # As the real API: encrypted content only when asked for.
+    assert "encrypted_content" not in plain["output"][0]
+    data, _ = create(client, model="o4-mini", input="think", include=["reasoning.encrypted_content"])
     reasoning, message = data["output"]
     assert reasoning["type"] == "reasoning" and reasoning["id"].startswith("rs_")
     assert reasoning["encrypted_content"] and message["type"] == "message"
