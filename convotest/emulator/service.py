@@ -899,7 +899,9 @@ class Emulator:
                 )
             cached = self._cached_tokens(model, None, messages, prompt_tokens)
             effort = body.get("reasoning_effort")
-            text, text_tokens, reasoning_tokens, cut = self._generate(model, messages, max_out, effort)
+            # A leading system/developer message is Chat's form of `instructions`, which replies never count.
+            lead = next((i for i, m in enumerate(messages) if m.get("role") not in ("system", "developer")), 0)
+            text, text_tokens, reasoning_tokens, cut = self._generate(model, messages[lead:], max_out, effort)
             cid = self.store.new_token("chatcmpl-", 29)
             created = self.store.now()
         completion = text_tokens + reasoning_tokens

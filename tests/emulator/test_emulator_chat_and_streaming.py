@@ -31,7 +31,7 @@ def test_chat_completion_shape_reply_and_tokens(client: OpenAI) -> None:
     assert choice["finish_reason"] == "stop"
     assert choice["message"] == {
         "role": "assistant",
-        "content": 'I have seen 4 messages. You first said: "My name is Alice.". You just said: "What is my name?".',
+        "content": 'I have seen 3 messages. You first said: "My name is Alice.". You just said: "What is my name?".',
         "refusal": None,
         "annotations": [],
     }
@@ -143,3 +143,15 @@ def test_streamed_compaction_has_its_event(client: OpenAI) -> None:
     names = [e.type for e in events]
     assert "response.compaction.compacting" in names
     assert [o.type for o in events[-1].response.output] == ["message", "compaction"]  # type: ignore[union-attr]
+
+
+def test_chat_instructions_are_not_counted_as_a_message(client: OpenAI) -> None:
+    # The same context in Chat (instructions as a leading system message) and in Responses
+    # (the instructions parameter) gets the same reply, so replies agree across modes.
+    chat = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+    )
+    responses = client.responses.create(model="gpt-4o-mini", instructions="Be brief.", input="Hi")
+    assert chat.choices[0].message.content == responses.output_text
+    assert responses.output_text.startswith("I have seen 1 messages.")
