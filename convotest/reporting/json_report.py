@@ -189,17 +189,10 @@ def _compactions(result: RunResult) -> list[dict[str, Any]]:
 
 
 def _failure_text(result: RunResult, root: Path | None) -> str:
-    # The plugin's own rendering, so the report reads exactly like the terminal.
-    import inspect
-
+    # The plugin's own rendering (paths relative to the rootdir), so the report reads like the terminal.
     from convotest.plugin import render_failures
 
-    if not result.failures:
-        return ""
-    # Newer plugins show paths relative to the rootdir, as pytest does; older ones take no options.
-    if root is not None and "rootdir" in inspect.signature(render_failures).parameters:
-        return render_failures(result, rootdir=root)  # type: ignore[call-arg,unused-ignore]
-    return render_failures(result)
+    return render_failures(result, rootdir=root) if result.failures else ""
 
 
 def run_entry(result: RunResult, root: Path | None = None) -> dict[str, Any]:
