@@ -88,7 +88,7 @@ _LIMIT_FIELDS = frozenset(f.name for f in fields(ModelLimits))
 
 _SETTING_HINT = (
     "set its limits in the scenario (`limits: {{context_window: …, max_output_tokens: …}}`) or for the "
-    "project (ini `convotest_model_limits = {model}: context_window=…, max_output_tokens=…`, or "
+    "project (a line `{model} CONTEXT_WINDOW MAX_OUTPUT_TOKENS` in ini `convotest_model_limits`, or "
     "`model_limits={{{model!r}: {{'context_window': …, 'max_output_tokens': …}}}}` in `convo_config`)"
 )
 
