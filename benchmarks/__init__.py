@@ -1,0 +1,1 @@
+"""convotest's benchmarks: ``python -m benchmarks`` runs them all and writes ``benchmarks/RESULTS.md``."""

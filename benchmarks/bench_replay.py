@@ -1,0 +1,105 @@
+"""1. Replay: convotest vs the same SDK calls as plain pytest tests replayed by pytest-recording.
+
+Both arms replay the same conversations from cassettes recorded against the emulator:
+
+* convotest: ``pytest scenarios`` (the generated ``*.convo.yaml`` files, every mode, record mode none);
+* baseline: generated ``test_*.py`` modules, one ``@pytest.mark.vcr`` test per (scenario, mode), each
+  making the SDK calls convotest's drivers made (bodies taken from convotest's cassettes, server ids read
+  from the earlier responses as a hand-written test would), replayed by pytest-recording matching on
+  method, path and body, from cassettes it recorded itself (``--record-mode=once``).
+
+Each arm runs with plugin autoload off and only its own plugin, so neither pays for unrelated plugins.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks import gen
+from benchmarks.common import (
+    Context,
+    Result,
+    Target,
+    clean_env,
+    fmt,
+    interleaved,
+    median,
+    pytest_cmd,
+    ratio,
+    run_checked,
+)
+from benchmarks.corpus import CONVO_PLUGIN, RECORDING_PLUGIN, recorded_corpus
+
+
+def write_baseline(corpus: Path, folder: Path) -> int:
+    """The plain-pytest equivalent of every recorded (scenario, mode); returns the number of tests."""
+    from convotest.traffic import load_cassette_exchanges
+
+    gen.write_ini(folder)
+    (folder / "conftest.py").write_text(gen.VCR_CONFTEST, encoding="utf-8")
+    count = 0
+    for stem_dir in sorted((corpus / "cassettes").iterdir()):
+        tests: dict[str, list[str]] = {}
+        for mode in gen.ALL_MODES:
+            cassette = stem_dir / stem_dir.name / f"{mode}.yaml"
+            exchanges, _ = load_cassette_exchanges(cassette)
+            tests[mode] = gen.sdk_calls(exchanges)
+        gen.write_plain_test(folder / f"test_{stem_dir.name}.py", tests)
+        count += len(tests)
+    return count
+
+
+def run(ctx: Context) -> Result:
+    size = ctx.size
+    corpus = recorded_corpus(ctx, size.replay_scenarios, size.turns)
+    base = ctx.dir("replay_baseline")
+    tests = write_baseline(corpus, base)
+
+    ctx.log(f"recording the {tests} equivalent plain tests with pytest-recording (--record-mode=once)")
+    from convotest.emulator.server import EmulatorServer
+
+    with EmulatorServer() as server:
+        env = clean_env({"BENCH_BASE_URL": server.base_url})
+        run_checked(pytest_cmd(*RECORDING_PLUGIN, "--record-mode=once"), base, env=env)
+
+    def convotest_arm() -> None:
+        run_checked(pytest_cmd(*CONVO_PLUGIN, "scenarios"), corpus)
+
+    def baseline_arm() -> None:
+        run_checked(pytest_cmd(*RECORDING_PLUGIN), base)
+
+    ctx.log(f"replaying {tests} items per arm, {size.repeats} times each, interleaved")
+    times = interleaved({"convotest": convotest_arm, "pytest-recording": baseline_arm}, size.repeats, size.warmup)
+    conv, plain = median(times["convotest"]), median(times["pytest-recording"])
+    items = tests
+    requests = _requests(corpus)
+    result = Result(1, f"Replay: {items} items ({size.replay_scenarios} scenarios × 4 modes × {size.turns} turns)")
+    result.table = [
+        ["arm", "wall time (median)", "per item", "runs"],
+        ["convotest (`pytest scenarios`)", f"{conv:.2f} s", f"{conv / items * 1000:.1f} ms", _runs(times["convotest"])],
+        [
+            "pytest-recording, body matching",
+            f"{plain:.2f} s",
+            f"{plain / items * 1000:.1f} ms",
+            _runs(times["pytest-recording"]),
+        ],
+    ]
+    result.targets = [Target("convotest / pytest-recording wall time", ratio(conv, plain), 1.0)]
+    result.notes = [
+        f"Both arms replay the same {requests:,} HTTP interactions through the openai SDK; convotest also "
+        "rebuilds every turn's context, counts its tokens and checks the scenario's expectations, which the "
+        "baseline does not. Each arm is a fresh `pytest` process with only its own plugin loaded."
+    ]
+    return result
+
+
+def _runs(values: list[float]) -> str:
+    return ", ".join(fmt(v) for v in values)
+
+
+def _requests(corpus: Path) -> int:
+    total = 0
+    for path in (corpus / "cassettes").rglob("*.yaml"):
+        with path.open(encoding="utf-8") as handle:
+            total += sum(1 for line in handle if line.startswith("- request:"))
+    return total

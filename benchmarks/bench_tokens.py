@@ -1,0 +1,77 @@
+"""3. Token accounting: ``tokens.annotate`` on a 1,000-turn transcript vs one tiktoken encode of its text.
+
+The transcript is the 1,000-turn ``manual_responses`` conversation of benchmark 2 (recorded against the
+emulator), rebuilt by ``reconstruct.build_transcript``: every model call's context holds the whole history
+so far. The floor is a single ``encode`` of the transcript's distinct texts joined together — what any
+accounting has to pay at least once. ``annotate`` runs with a fresh ``TokenCounter`` each time (its caches
+start empty); the tokenizer itself is loaded before timing.
+"""
+
+from __future__ import annotations
+
+from benchmarks.bench_long import record
+from benchmarks.common import Context, Result, Target, median, ratio, timed
+
+
+def distinct_texts(transcript: object) -> list[str]:
+    """Every distinct text a model call of the transcript saw: messages' text and instructions."""
+    seen: dict[str, None] = {}
+    for rec in transcript.turns:  # type: ignore[attr-defined]
+        if rec.instructions:
+            seen.setdefault(rec.instructions)
+        for item in rec.context:
+            if item.text:
+                seen.setdefault(item.text)
+    return list(seen)
+
+
+def run(ctx: Context) -> Result:
+    from convotest import tokens
+    from convotest.reconstruct import build_transcript
+    from convotest.tokenizer_data import get_encoding
+    from convotest.traffic import load_cassette_exchanges
+
+    turns = ctx.size.token_turns
+    rec = record(ctx, "manual_responses", turns)
+    exchanges, _ = load_cassette_exchanges(rec.convo_cassette)
+    transcript = build_transcript(exchanges)
+    limits = tokens.model_limits("gpt-4o-mini")
+    texts = distinct_texts(transcript)
+    joined = "\n".join(texts)
+    encoding = get_encoding(tokens.encoding_for("gpt-4o-mini").name)
+    encoding.encode(joined, disallowed_special=())  # warm up
+
+    counters: list[tokens.TokenCounter] = []
+
+    def annotate() -> None:
+        counter = tokens.TokenCounter()
+        counters.append(counter)
+        tokens.annotate(transcript, limits=limits, counter=counter)
+
+    def encode_once() -> None:
+        encoding.encode(joined, disallowed_special=())
+
+    annotate()  # warm up (code paths, not caches: every timed run gets a fresh counter)
+    repeats = max(ctx.size.repeats, 5)
+    t_annotate, t_encode = [], []
+    for _ in range(repeats):
+        t_annotate.append(timed(annotate)[0])
+        t_encode.append(timed(encode_once)[0])
+    a, e = median(t_annotate), median(t_encode)
+    items = sum(len(r.context) for r in transcript.turns)
+    result = Result(3, f"Token accounting: a {turns:,}-turn transcript")
+    result.table = [
+        ["what", "time (median)", "work"],
+        [
+            "`tokens.annotate` (per-turn accounting, fresh counter)",
+            f"{a * 1000:.1f} ms",
+            f"{len(transcript.turns):,} model calls, {items:,} context items, {counters[-1].encoded:,} texts encoded",
+        ],
+        [
+            "one tiktoken `encode` of the distinct text",
+            f"{e * 1000:.1f} ms",
+            f"{len(texts):,} distinct texts, {len(joined):,} characters",
+        ],
+    ]
+    result.targets = [Target("annotate / single encode", ratio(a, e), 1.3)]
+    return result
