@@ -69,7 +69,7 @@ turns:
 
 INI = """\
 [pytest]
-addopts = -p no:hypothesispytest -p no:benchmark
+addopts = -p no:hypothesispytest -p no:benchmark -p no:anyio
 """
 
 
@@ -114,6 +114,11 @@ def _lookup(host, port, *args, **kwargs):
 _guard.setattr(socket.socket, "connect", _connect)
 _guard.setattr(socket.socket, "connect_ex", _connect)
 _guard.setattr(socket, "getaddrinfo", _lookup)
+
+
+def pytest_unconfigure(config):
+    # Run in-process (pytester's inline runs), the guard must not outlive the session.
+    _guard.undo()
 """
 )
 

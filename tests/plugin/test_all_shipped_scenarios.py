@@ -47,18 +47,20 @@ def test_the_shipped_scenarios_cover_every_mode() -> None:
     }
 
 
-def test_record_then_replay_offline(pytester: pytest.Pytester, project: Path, xdist: list[str], tmp_path: Path) -> None:
-    """Record all of them against the emulator into a fresh folder, then replay them CI-style."""
+def test_record_then_replay_offline(pytester: pytest.Pytester, project: Path, tmp_path: Path) -> None:
+    """Record all of them against the emulator into a fresh folder, then replay them CI-style, alone and
+    under xdist (recorded once: recording every shipped scenario is the expensive part)."""
     # Recording needs the network (the emulator): the guard comes in after it.
     (project / "conftest.py").rename(tmp_path / "guard.py")
     recording = pytester.runpytest_inprocess("scenarios", "--convo-record-mode=once", "--convo-emulator")
     recording.assert_outcomes(passed=len(ITEMS))
     assert len(list((project / "cassettes").rglob("*.yaml"))) == len(ITEMS)
     (tmp_path / "guard.py").rename(project / "conftest.py")
-    result = ci_run(pytester, *xdist)
-    result.assert_outcomes(passed=len(ITEMS))
-    assert passed(result) == ITEMS
-    assert not (project / "network_attempts.txt").exists()
+    for xdist in ([], ["-n", "2"]):
+        result = ci_run(pytester, *xdist)
+        result.assert_outcomes(passed=len(ITEMS))
+        assert passed(result) == ITEMS
+        assert not (project / "network_attempts.txt").exists()
 
 
 def test_the_committed_cassettes_replay_from_a_clean_clone(pytester: pytest.Pytester, project: Path) -> None:

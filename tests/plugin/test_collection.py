@@ -65,14 +65,14 @@ def test_last_failed_reruns_only_the_failed_item(pytester: pytest.Pytester, reco
     assert "PASSED" not in result.stdout.str()
 
 
-def test_yaml_marks_skip_and_xfail(pytester: pytest.Pytester, xdist: list[str], recorded: Path) -> None:
+def test_yaml_marks_skip_and_xfail(pytester: pytest.Pytester, recorded: Path) -> None:
     """``marks.skip`` skips every mode with its reason; ``marks.xfail`` expects a failure."""
     skipped = GREETING.replace("model:", "marks:\n  skip: waiting for the new driver\nmodel:", 1)
     failing = CHAINED.replace("model:", "marks:\n  xfail: the emulator counts differently\nmodel:", 1).replace(
         "I have seen 3 messages.", "I have seen 4 messages."
     )
     write_project(pytester, {"greeting": skipped, "chained": failing}, cassettes=recorded)
-    result = pytester.runpytest_inprocess(*xdist, "-rsx")
+    result = pytester.runpytest_inprocess("-rsx")
     result.assert_outcomes(skipped=2, xfailed=2)
     result.stdout.fnmatch_lines(["SKIPPED * waiting for the new driver"])
     result.stdout.fnmatch_lines(["XFAIL chained.convo.yaml::chained[[]*] - the emulator counts differently"])

@@ -1,6 +1,6 @@
 """Must hold: in replay the network is never touched. A conftest in the project refuses every socket
-connection and DNS lookup (and logs the attempt); replay of every mode passes under it, and a request
-the cassette lacks fails with the drift message, never with a network attempt."""
+connection and DNS lookup (and logs the attempt); replay of every mode passes under it in a process of its
+own, and a request the cassette lacks fails with the drift message, never with a network attempt."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_replay_of_every_mode_never_opens_a_connection(
 def test_the_guard_catches_a_recording(pytester: pytest.Pytester, no_key: None) -> None:
     """The guard is real: a run that must record (cassette missing, 'once') is stopped by it."""
     root = write_project(pytester, conftest=GUARD)
-    result = pytester.runpytest_subprocess("--convo-record-mode=once", "--convo-base-url=http://127.0.0.1:9/v1")
+    result = pytester.runpytest_inprocess("--convo-record-mode=once", "--convo-base-url=http://127.0.0.1:9/v1")
     result.assert_outcomes(failed=2)
     assert "('127.0.0.1', 9)" in (root / "network_attempts.txt").read_text()
     assert not (root / "cassettes").exists()
@@ -41,7 +41,7 @@ def test_a_request_missing_from_the_cassette_is_drift_not_a_connection(
     """A turn added after recording fails as drift: the cassette has no third request to play."""
     longer = GREETING + '  - user: "Orange who?"\n'
     root = write_project(pytester, {"greeting": longer}, cassettes=recorded, conftest=GUARD)
-    result = pytester.runpytest_subprocess("greeting.convo.yaml::greeting[manual_chat]")
+    result = pytester.runpytest_inprocess("greeting.convo.yaml::greeting[manual_chat]")
     result.assert_outcomes(failed=1)
     assert failure_section(result.stdout.lines, "greeting [manual_chat]") == [
         "greeting.convo.yaml:16: turn 3 [manual_chat]: the request sent differs from the recording "

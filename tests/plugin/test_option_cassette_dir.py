@@ -18,7 +18,7 @@ def test_records_and_replays_in_the_given_folder(pytester: pytest.Pytester, xdis
     assert cassette(root, "greeting", "manual_chat", folder="tapes").is_file()
     assert cassette(root, "greeting", "manual_responses", folder="tapes").is_file()
     assert not (root / "cassettes").exists()
-    pytester.runpytest_inprocess(*xdist, "--convo-cassette-dir=tapes").assert_outcomes(passed=2)
+    pytester.runpytest_inprocess("--convo-cassette-dir=tapes").assert_outcomes(passed=2)
 
 
 def test_the_default_folder_does_not_see_them(pytester: pytest.Pytester) -> None:

@@ -25,7 +25,7 @@ def test_records_the_server_listings_and_replays_them(pytester: pytest.Pytester,
     pytester.runpytest_inprocess(*xdist, *RECORD).assert_outcomes(passed=2)
     assert listings(cassette(root, "chained", "previous_response_id")) == ["responses/resp"] * 2
     assert listings(cassette(root, "chained", "conversation")) == ["conversations/conv"]
-    pytester.runpytest_inprocess(*xdist, "--convo-verify-server", DEAD).assert_outcomes(passed=2)
+    pytester.runpytest_inprocess("--convo-verify-server", DEAD).assert_outcomes(passed=2)
 
 
 def test_a_server_that_holds_something_else_fails_the_turn(pytester: pytest.Pytester) -> None:

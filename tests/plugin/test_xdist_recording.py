@@ -47,13 +47,3 @@ def test_each_worker_writes_its_items_cassettes(pytester: pytest.Pytester) -> No
             assert len(cassette) == count
     pytester.runpytest_inprocess("-n", "2").assert_outcomes(passed=4)
     pytester.runpytest_inprocess().assert_outcomes(passed=4)
-
-
-def test_a_failed_recording_leaves_no_file_behind(pytester: pytest.Pytester) -> None:
-    """Workers whose recording fails (no server) write nothing, not even a temporary file."""
-    root = write_project(pytester, {"greeting": GREETING, "chained": CHAINED})
-    result = pytester.runpytest_inprocess(
-        "-n", "2", "--convo-record-mode=once", "--convo-base-url=http://127.0.0.1:9/v1"
-    )
-    result.assert_outcomes(failed=4)
-    assert not (root / "cassettes").exists()
