@@ -10,8 +10,9 @@ rename, so an interrupted or failed recording never touches the previous cassett
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
-import tempfile
+import secrets
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -89,9 +90,21 @@ class _AtomicPersister:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half of one."""
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half of one.
+
+    The text goes to a hidden ``.<name>.<pid>.<random>.tmp`` next to ``path`` (created with the user's
+    umask, like any file they write), is synced, then renamed over ``path``. A writer killed before the
+    rename (SIGKILL, power loss) leaves its temporary file behind; the next successful write of the same
+    cassette removes those of writers that are no longer running.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    while True:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        except FileExistsError:  # pragma: no cover - 32 random bits
+            continue
+        break
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -101,6 +114,29 @@ def write_atomic(path: Path, text: str) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    _remove_stale_temps(path)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete the temporary files of earlier writers of ``path`` whose process is gone."""
+    if os.name == "nt":  # no signal-0 probe there (os.kill would terminate the process)
+        return
+    prefix = f".{path.name}."
+    for temp in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = temp.name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists, as another user
+        return True
+    return True
 
 
 class _IndexedCassette(vcr.cassette.Cassette):  # type: ignore[misc]
