@@ -94,12 +94,17 @@ class PytestRun:
         return {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", lines[-1]) if word != "in"}
 
 
-def run_pytest(root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> PytestRun:
-    """``python -m pytest ARGS`` in ``root`` (a project from ``write_project``), as a user would run it."""
+def run_pytest(
+    root: Path, *args: str, env: dict[str, str] | None = None, replace_env: bool = False, timeout: float = 300
+) -> PytestRun:
+    """``python -m pytest ARGS`` in ``root`` (a project from ``write_project``), as a user would run it.
+
+    ``env`` is added to this process's environment, or replaces it with ``replace_env``.
+    """
     done = subprocess.run(
         [sys.executable, "-m", "pytest", *args],
         cwd=root,
-        env={**os.environ, **(env or {})},
+        env=dict(env or {}) if replace_env else {**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
