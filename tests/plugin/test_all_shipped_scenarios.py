@@ -17,9 +17,10 @@ FILES = sorted(SHIPPED.glob("*.convo.yaml"))
 ITEMS = sorted(f"scenarios/{f.name}::{s.name}[{m}]" for f in FILES for s in load_file(f) for m in s.modes)
 
 
-def ci_run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    """The CI job: replay only, in a fresh process with every connection refused and no API key."""
-    return pytester.runpytest_subprocess("scenarios", "--convo-record-mode=none", "-rA", *args)
+def ci_run(pytester: pytest.Pytester, *xdist: str) -> pytest.RunResult:
+    """The CI job: replay only, every connection refused, no API key (under xdist in a process of its own)."""
+    args = ("scenarios", "--convo-record-mode=none", "--convo-strict", "-rA", *xdist)
+    return pytester.runpytest_subprocess(*args) if xdist else pytester.runpytest_inprocess(*args)
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def test_record_then_replay_offline(pytester: pytest.Pytester, project: Path, tm
 def test_the_committed_cassettes_replay_from_a_clean_clone(pytester: pytest.Pytester, project: Path) -> None:
     """The repository's own cassettes replay every shipped item, and none of them is unused."""
     shutil.copytree(REPO / "cassettes", project / "cassettes")
-    result = ci_run(pytester, "--convo-strict")
+    result = ci_run(pytester)
     result.assert_outcomes(passed=len(ITEMS))
     assert result.ret == pytest.ExitCode.OK
     assert passed(result) == ITEMS

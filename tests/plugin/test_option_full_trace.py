@@ -16,10 +16,10 @@ MESSAGE = (
 CHAT = "greeting.convo.yaml::greeting[manual_chat]"
 
 
-def test_full_trace_shows_the_traceback(pytester: pytest.Pytester, recorded: Path) -> None:
+def test_full_trace_shows_the_traceback(pytester: pytest.Pytester, xdist: list[str], recorded: Path) -> None:
     """The traceback ends in the item's call into the runner, then the same message."""
     write_project(pytester, {"greeting": WRONG}, cassettes=recorded)
-    result = pytester.runpytest_inprocess("--convo-full-trace", CHAT)
+    result = pytester.runpytest_inprocess(*xdist, "--convo-full-trace", CHAT)
     result.assert_outcomes(failed=1)
     lines = result.stdout.lines
     assert any(line.strip().startswith("def _run_item(") for line in lines)

@@ -6,10 +6,10 @@ import pytest
 from plugin_helpers import CHAINED, GREETING, cassette, write_project
 
 
-def test_live_runs_against_the_server_and_writes_no_cassette(pytester: pytest.Pytester) -> None:
+def test_live_runs_against_the_server_and_writes_no_cassette(pytester: pytest.Pytester, xdist: list[str]) -> None:
     """Every mode passes live against the emulator; no cassette folder appears."""
     root = write_project(pytester, {"greeting": GREETING, "chained": CHAINED})
-    pytester.runpytest_inprocess("--convo-live", "--convo-emulator").assert_outcomes(passed=4)
+    pytester.runpytest_inprocess(*xdist, "--convo-live", "--convo-emulator").assert_outcomes(passed=4)
     assert not (root / "cassettes").exists()
 
 

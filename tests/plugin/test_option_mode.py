@@ -16,10 +16,10 @@ def collected(result: pytest.RunResult) -> list[str]:
     return [line for line in result.stdout.lines if "::" in line]
 
 
-def test_runs_only_the_chosen_mode(pytester: pytest.Pytester, recorded: Path) -> None:
+def test_runs_only_the_chosen_mode(pytester: pytest.Pytester, xdist: list[str], recorded: Path) -> None:
     """One mode of four: one item per scenario that has it."""
     write_project(pytester, BOTH, cassettes=recorded)
-    result = pytester.runpytest_inprocess("--convo-mode", "conversation", "-rA")
+    result = pytester.runpytest_inprocess(*xdist, "--convo-mode", "conversation", "-rA")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["PASSED chained.convo.yaml::chained[[]conversation]"])
 

@@ -54,7 +54,7 @@ def test_once_records_missing_cassettes_then_replays_them(pytester: pytest.Pytes
     assert interactions(chat) == ["Knock knock.", "Orange."]
     assert cassette(root, "greeting", "manual_responses").is_file()
     before = chat.read_bytes()
-    pytester.runpytest_inprocess(*xdist, *DEAD).assert_outcomes(passed=2)
+    pytester.runpytest_inprocess(*DEAD).assert_outcomes(passed=2)
     assert chat.read_bytes() == before
 
 
