@@ -242,6 +242,12 @@ def _settings(config: pytest.Config, convo_config: Mapping[str, Any]) -> Setting
         emulator = False
     elif emulator and needs_server:
         base_url = state.emulator_url()
+    progress = None
+    if needs_server:
+        # Recording is slow: show the turn being recorded (on a terminal only; the display is reporting's).
+        from convotest.reporting.progress import progress_for
+
+        progress = progress_for(config)
     limits = _parse_limits(config.getini("convotest_model_limits"))
     limits.update(convo_config.get("model_limits", {}))
     return Settings(
@@ -263,6 +269,7 @@ def _settings(config: pytest.Config, convo_config: Mapping[str, Any]) -> Setting
         volatile_fields=tuple(convo_config.get("volatile_fields", ())),
         verify_server=bool(_option(config, "verify_server", convo_config)),
         rootdir=config.rootpath,
+        progress=progress,
     )
 
 
