@@ -93,3 +93,34 @@ def test_a_broken_file_is_a_collection_error_without_traceback(
         "broken.convo.yaml:10:5: turns[1]: unknown key 'usr' (did you mean 'user'?)",
     ]
     assert "Traceback" not in result.stdout.str()
+
+
+def test_the_file_pattern_is_configurable(pytester: pytest.Pytester) -> None:
+    """``convotest_file_pattern`` replaces ``*.convo.yaml *.convo.yml``."""
+    write_project(pytester, {"greeting": GREETING}, ini="convotest_file_pattern = *.chat.yaml\n")
+    (pytester.path / "other.chat.yaml").write_text(CHAINED)
+    assert node_ids(pytester.runpytest_inprocess("--collect-only", "-q")) == [
+        "other.chat.yaml::chained[previous_response_id]",
+        "other.chat.yaml::chained[conversation]",
+    ]
+
+
+def test_nothing_heavy_is_imported_without_scenarios(pytester: pytest.Pytester) -> None:
+    """Installed but unused, the plugin loads no vcrpy, SDK, emulator or runner (a process of its own)."""
+    write_project(pytester, {}, conftest=NO_HEAVY_IMPORTS)
+    pytester.makepyfile(test_plain=PYTHON_TEST)
+    pytester.runpytest_subprocess("-p", "no:recording").assert_outcomes(passed=1)
+    assert (pytester.path / "imported.txt").read_text() == "[]"
+
+
+NO_HEAVY_IMPORTS = """\
+import pathlib
+import sys
+
+HEAVY = ("vcr", "openai", "tiktoken", "uvicorn", "convotest.runner", "convotest.recording", "convotest.emulator")
+
+
+def pytest_sessionfinish(session):
+    loaded = sorted(m for m in sys.modules if m.startswith(HEAVY))
+    pathlib.Path(str(session.config.rootpath), "imported.txt").write_text(str(loaded))
+"""
