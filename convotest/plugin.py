@@ -423,6 +423,8 @@ def _summary(result: RunResult) -> dict[str, Any]:
         out["peak_window_used"] = round(max(i.window_used for i in infos), 4)
         out["billed_input_tokens"] = infos[-1].billed_input
     out["compactions"] = sum(1 for t in turns if t.endpoint == "compact")
+    if result.notes:
+        out["notes"] = "\n".join(result.notes)
     return out
 
 
@@ -568,6 +570,13 @@ class _SessionPlugin:
                     f"{'-' if peak is None else f'{peak:,}':>10} {'-' if used is None else f'{used:.1%}':>7} "
                     f"{'-' if billed is None else f'{billed:,}':>10} {row.get('compactions', 0):>7}"
                 )
+        notes = [row for row in state.summaries if row.get("notes")]
+        if notes:
+            # Cut outputs, conversations heading for their window, and what each compaction saved.
+            tr.write_sep("-", "convotest notes")
+            for row in sorted(notes, key=lambda r: (str(r.get("scenario")), str(r.get("mode")))):
+                for note in str(row["notes"]).splitlines():
+                    tr.write_line(f"{row.get('scenario')} [{row.get('mode')}]: {note}")
         unused = state.unused_cassettes()
         if unused:
             tr.write_sep("-", f"convotest: {len(unused)} unused cassette(s)")

@@ -399,7 +399,11 @@ def _check(
     if drive_error is None and limits is not None:
         with contextlib.suppress(ConvotestError, ValueError, ZeroDivisionError):
             used_max = scenario.expect.tokens.window_used_max if scenario.expect and scenario.expect.tokens else None
-            notes.append(tokens.project(transcript, limits, window_used_max=used_max).describe())
+            projection = tokens.project(transcript, limits, window_used_max=used_max)
+            # Only a conversation heading for its limit soon (within ten times the turns recorded) is worth a
+            # line here; `convotest tokens` shows every projection.
+            if projection.crossing_turn is not None and projection.crossing_turn <= 10 * projection.last_turn:
+                notes.append(projection.describe())
         with contextlib.suppress(ConvotestError, ValueError, ZeroDivisionError):
             notes.extend(step.describe() for step in compaction.compaction_report(transcript))
     return RunResult(scenario, mode, transcript, failures, path, status, notes=notes)

@@ -44,3 +44,28 @@ def test_token_budget_table(pytester: pytest.Pytester, xdist: list[str], recorde
     assert lines[start - 1].strip("-").strip() == "convotest token budgets"
     assert lines[start + 1 : start + 5] == expected
     assert not lines[start + 5].startswith(("chained", "greeting"))
+
+
+CUT = """\
+version: 1
+name: cut
+model: gpt-4o-mini
+modes: [manual_responses]
+params: {max_output_tokens: 16}
+turns:
+  - user: "Please write 200 words about the sea."
+"""
+
+
+def test_notes_report_a_cut_output(pytester: pytest.Pytester) -> None:
+    """A reply cut by max_output_tokens passes (nothing expected it) but is named in the summary."""
+    write_project(pytester, {"cut": CUT})
+    result = pytester.runpytest_inprocess("--convo-live", "--convo-emulator")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- convotest notes -*",
+            "cut [manual_responses]: turn 1: output cut at 16 tokens "
+            "(status incomplete, reason max_output_tokens; max output 16)",
+        ]
+    )
