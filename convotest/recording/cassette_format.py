@@ -257,6 +257,34 @@ def _decode_body(body: Any, where: str, path: str) -> str | bytes:
     raise CassetteError(path, f"{where}: body has none of 'json', 'sse', 'string' (keys: {sorted(body)})")
 
 
+def _decode_status(status: Any, where: str, path: str) -> dict[str, Any]:
+    """``{"code": int, "message": str}`` as vcrpy replays it (its reason phrase must be ASCII)."""
+    code = status.get("code") if isinstance(status, dict) else None
+    if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
+        raise CassetteError(path, f"{where}: status.code must be an HTTP status code, not {code!r}; re-record it")
+    message = status.get("message") if isinstance(status, dict) else None
+    if message is None:
+        message = ""
+    if not isinstance(message, str) or not message.isascii():
+        raise CassetteError(path, f"{where}: status.message must be ASCII text, not {message!r}; re-record it")
+    return {"code": code, "message": message}
+
+
+def _decode_headers(headers: Any, where: str, path: str) -> dict[str, list[str]]:
+    """Headers as vcrpy keeps them: each name with a list of text values."""
+    if headers is None:
+        return {}
+    if not isinstance(headers, dict):
+        raise CassetteError(path, f"{where}: headers must be a mapping of names to values; re-record it")
+    out: dict[str, list[str]] = {}
+    for name, value in headers.items():
+        values = value if isinstance(value, list) else [value]
+        if not isinstance(name, str) or not all(isinstance(v, str | int | float) for v in values):
+            raise CassetteError(path, f"{where}: header {name!r} must map a name to text values; re-record it")
+        out[name] = [str(v) for v in values]
+    return out
+
+
 # --- vcrpy serializer interface ----------------------------------------------------------------------
 
 
@@ -312,6 +340,13 @@ def deserialize(cassette_string: str, path: str = "<cassette>") -> dict[str, Any
             f"written by a newer convotest (cassette format {header['format']}, this one reads {FORMAT_VERSION}); "
             "upgrade convotest",
         )
+    turns = header.get("turns") if isinstance(header, dict) else None
+    if isinstance(turns, list) and len(turns) != len(data["interactions"]):
+        raise CassetteError(
+            path,
+            f"its header lists {len(turns)} interactions but it holds {len(data['interactions'])} "
+            "(truncated or hand-edited?); delete it and re-record",
+        )
     expand_history(data["interactions"], path)
     interactions = []
     for number, interaction in enumerate(data["interactions"], 1):
@@ -320,15 +355,20 @@ def deserialize(cassette_string: str, path: str = "<cassette>") -> dict[str, Any
             request = dict(interaction["request"])
             response = dict(interaction["response"])
             request["method"], request["uri"], response["status"]["code"]
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, ValueError):
             raise CassetteError(
                 path, f"{where}: needs request.method, request.uri and response.status.code; re-record it"
             ) from None
+        if not isinstance(request["method"], str) or not isinstance(request["uri"], str):
+            raise CassetteError(path, f"{where} request: method and uri must be text; re-record it")
         request["body"] = _decode_body(request.get("body"), f"{where} request", path)
-        request.setdefault("headers", {})
-        body = _decode_body(response.get("body"), f"{where} response", path)
+        request["headers"] = _decode_headers(request.get("headers"), f"{where} request", path)
+        response["status"] = _decode_status(response["status"], f"{where} response", path)
+        if "body" not in response:
+            raise CassetteError(path, f"{where} response: no body (truncated or hand-edited?); delete it and re-record")
+        body = _decode_body(response["body"], f"{where} response", path)
         raw = body.encode("utf-8") if isinstance(body, str) else body
-        headers = dict(response.get("headers") or {})
+        headers = _decode_headers(response.get("headers"), f"{where} response", path)
         headers["content-length"] = [str(len(raw))]
         response["headers"] = headers
         response["body"] = {"string": raw}

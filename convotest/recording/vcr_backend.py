@@ -70,6 +70,8 @@ class _AtomicPersister:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise CassetteError(path, "not UTF-8 text; delete it and re-record") from None
+        except OSError as exc:
+            raise CassetteError(path, f"cannot be read ({exc.strerror or exc}); check its permissions") from None
         if not text.strip():
             raise CassetteError(path, "the cassette is empty; delete it and re-record")
         data = cassette_format.deserialize(text, str(path))
