@@ -99,6 +99,8 @@ class RunResult:
     duration: float = 0.0
     #: Lines the terminal summary may show (projection, compaction savings).
     notes: list[str] = field(default_factory=list)
+    #: Removes this run's secrets (its key, organisation, project, ``scrub_values``) from anything shown.
+    scrubber: Scrubber | None = field(default=None, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:
@@ -149,6 +151,7 @@ def run(scenario: Scenario, mode: str, settings: Settings | None = None, *, driv
     started = time.perf_counter()
     result = _run(scenario, mode, settings, driver or scenario.driver)
     result.duration = time.perf_counter() - started
+    result.scrubber = settings.scrubber()
     return result
 
 

@@ -196,7 +196,13 @@ def _failure_text(result: RunResult, root: Path | None) -> str:
 
 
 def run_entry(result: RunResult, root: Path | None = None) -> dict[str, Any]:
-    """One run (scenario × mode) as report JSON, not yet scrubbed."""
+    """One run (scenario × mode) as report JSON, scrubbed with the run's own secrets (``result.scrubber``)."""
+    entry = _run_entry(result, root)
+    scrubbed: dict[str, Any] = scrub(entry, result.scrubber) if result.scrubber is not None else entry
+    return scrubbed
+
+
+def _run_entry(result: RunResult, root: Path | None) -> dict[str, Any]:
     scenario = result.scenario
     return {
         "scenario": scenario.name,

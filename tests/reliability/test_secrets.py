@@ -277,11 +277,6 @@ def test_plugin_cassettes_carry_no_canary(plugin_run: tuple[Path, PytestRun]) ->
     assert_no_canary(every_file(root / "cassettes"), PLUGIN_CANARIES)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="convotest/reporting: ReportPlugin builds the reports with json_report.default_scrubber(), which knows "
-    "only the environment's secrets, not the run's convo_config organization/project/scrub_values",
-)
 def test_plugin_reports_carry_no_canary(plugin_run: tuple[Path, PytestRun]) -> None:
     root, _ = plugin_run
     reports = [root / "out" / "report.html", root / "out" / "report.json"]
