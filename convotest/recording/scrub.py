@@ -32,6 +32,8 @@ DEFAULT_HEADERS: frozenset[str] = frozenset(
 #: OpenAI key shapes: sk-…, sk-proj-…, sk-svcacct-…, sk-admin-….
 KEY_PATTERN = r"sk-[A-Za-z0-9_-]{8,}"
 REDACTED = "<redacted>"
+#: How much of a literal secret, cut short by "…", is still recognised as that secret.
+_CUT_MIN = 6
 
 
 @dataclass
@@ -46,8 +48,11 @@ class Scrubber:
 
     def __post_init__(self) -> None:
         parts = [f"(?:{p})" for p in self.patterns]
+        values = sorted({v for v in self.values if v and len(v) >= 4}, key=len, reverse=True)
         # Longest first so a secret that contains another is replaced whole.
-        parts += [re.escape(v) for v in sorted({v for v in self.values if v and len(v) >= 4}, key=len, reverse=True)]
+        parts += [re.escape(v) for v in values]
+        # Messages shorten long text with "…"; a secret cut there must still go (its first 6+ characters).
+        parts += [f"{re.escape(v[:_CUT_MIN])}[^\\s…]{{0,{len(v) - _CUT_MIN}}}…" for v in values if len(v) > _CUT_MIN]
         self._regex = re.compile("|".join(parts)) if parts else re.compile(r"(?!x)x")
 
     @classmethod

@@ -54,3 +54,12 @@ def test_difference_is_rendered_as_body_paths() -> None:
         "body.input[1].content: 'Orange.' → 'Banana.'",
         "body.extra: unexpected 1",
     ]
+
+
+def test_a_literal_secret_cut_short_by_an_ellipsis_is_still_removed() -> None:
+    scrub = Scrubber.from_config(values=["tok-supersecret-123456"])
+    assert scrub.text("reply: 'my token is tok-supersecr…'") == "reply: 'my token is <redacted>'"
+    assert scrub.text("tok-supersecret-123456") == "<redacted>"
+    # Fewer than six characters of it say nothing of the secret; text without the ellipsis is left alone.
+    assert scrub.text("tok-s…") == "tok-s…"
+    assert scrub.text("tok-super is fine") == "tok-super is fine"
