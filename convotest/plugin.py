@@ -153,6 +153,8 @@ def results_of(config: pytest.Config) -> list[RunResult]:
 
 
 _STATE = pytest.StashKey["_State"]()
+#: Set on an item whose cassette path another collected item also maps to: why it cannot run.
+_CLASH = pytest.StashKey[str]()
 
 
 def _option(config: pytest.Config, name: str, convo_config: Mapping[str, Any] | None = None) -> Any:
@@ -395,6 +397,9 @@ def _run_item(request: pytest.FixtureRequest, convo_config: dict[str, Any]) -> N
 
     item = request.node
     assert isinstance(item, ScenarioItem)
+    clash = item.stash.get(_CLASH, None)
+    if clash is not None:
+        pytest.fail(clash, pytrace=False)
     settings = _settings(request.config, convo_config)
     result = run(item.scenario, item.mode, settings)
     _remember(item, result)
@@ -540,6 +545,25 @@ class _SessionPlugin:
                 rows.append(row)
             if row is not None:
                 row[name] = value
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Two items whose cassettes would be one file both fail, instead of one overwriting the other."""
+        from convotest.recording.paths import cassette_path
+
+        owners: dict[Path, list[ScenarioItem]] = {}
+        for item in items:
+            if isinstance(item, ScenarioItem):
+                key = cassette_path(Path("cassettes"), item.scenario.file_stem, item.scenario.name, item.mode)
+                owners.setdefault(key, []).append(item)
+        for key, clashing in owners.items():
+            if len(clashing) > 1:
+                names = " and ".join(i.nodeid for i in clashing)
+                for item in clashing:
+                    item.stash[_CLASH] = (
+                        f"{key.as_posix()} would be the cassette of both {names}: cassette paths keep only letters, "
+                        "digits, '.', '_' and '-' of the file stem and scenario name; give one scenario another "
+                        "`name:` or rename one file"
+                    )
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:

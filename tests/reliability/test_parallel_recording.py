@@ -8,8 +8,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-import pytest
-from reliability_helpers import every_file, run_pytest, scaled, write_project
+from reliability_helpers import every_file, run_inprocess, run_pytest, scaled, write_project
 
 from convotest.emulator.server import EmulatorServer
 from convotest.recording import cassette_format
@@ -103,14 +102,9 @@ def test_the_clashing_items_really_share_one_cassette_path() -> None:
     assert paths == {Path("cassettes/same_name/dup/manual_chat.yaml")}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="convotest/plugin.py: nothing checks that two collected items map to the same cassette "
-    "(recording.paths.cassette_path after safe_component): the second recording silently replaces the first",
-)
-def test_two_items_sharing_a_cassette_path_are_reported(tmp_path: Path) -> None:
-    root = write_project(tmp_path, CLASHING)
-    done = run_pytest(root, "--convo-emulator", "--convo-record-mode=rewrite", "-p", "no:xdist")
+def test_two_items_sharing_a_cassette_path_are_reported(pytester: pytest.Pytester) -> None:
+    write_project(pytester.path, CLASHING)
+    done = run_inprocess(pytester, "--convo-emulator", "--convo-record-mode=rewrite", "-p", "no:xdist")
     shared = "cassettes/same_name/dup/manual_chat.yaml"
     assert done.returncode != 0, done.output
     reported = [line for line in done.output.splitlines() if shared in line]
