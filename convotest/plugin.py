@@ -548,13 +548,15 @@ class _SessionPlugin:
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         """Two items whose cassettes would be one file both fail, instead of one overwriting the other."""
+        scenario_items = [item for item in items if isinstance(item, ScenarioItem)]
+        if not scenario_items:
+            return
         from convotest.recording.paths import cassette_path
 
         owners: dict[Path, list[ScenarioItem]] = {}
-        for item in items:
-            if isinstance(item, ScenarioItem):
-                key = cassette_path(Path("cassettes"), item.scenario.file_stem, item.scenario.name, item.mode)
-                owners.setdefault(key, []).append(item)
+        for item in scenario_items:
+            key = cassette_path(Path("cassettes"), item.scenario.file_stem, item.scenario.name, item.mode)
+            owners.setdefault(key, []).append(item)
         for key, clashing in owners.items():
             if len(clashing) > 1:
                 names = " and ".join(i.nodeid for i in clashing)
