@@ -111,3 +111,9 @@ def run_pytest(
         check=False,
     )
     return PytestRun(done.returncode, done.stdout, done.stderr)
+
+
+def run_inprocess(pytester: pytest.Pytester, *args: str) -> PytestRun:
+    """``pytest ARGS`` inside this process in ``pytester.path`` (cheaper than a subprocess, same output)."""
+    result = pytester.runpytest_inprocess(*args)
+    return PytestRun(int(result.ret), "\n".join(result.outlines) + "\n", "\n".join(result.errlines))

@@ -19,7 +19,7 @@ import pytest
 import vcr.request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_helpers import SHIPPED, run_pytest, scaled, soak, write_project
+from reliability_helpers import SHIPPED, run_inprocess, scaled, soak, write_project
 
 from convotest.emulator.server import EmulatorServer
 from convotest.errors import CassetteError
@@ -320,8 +320,10 @@ def test_the_cassette_reader_only_ever_raises_cassette_error(good: str) -> None:
 # --- under pytest: a bad cassette fails its own item only ---------------------------------------------
 
 
-def test_under_pytest_a_bad_cassette_fails_only_its_item(tmp_path: Path, good: str, emulator: EmulatorServer) -> None:
-    root = write_project(tmp_path)
+def test_under_pytest_a_bad_cassette_fails_only_its_item(
+    pytester: pytest.Pytester, good: str, emulator: EmulatorServer
+) -> None:
+    root = write_project(pytester.path)
     for name in (SCENARIO, "jokes"):
         shutil.copy(SHIPPED / f"{name}.convo.yaml", root)
     [jokes] = load_file(root / "jokes.convo.yaml")
@@ -334,7 +336,7 @@ def test_under_pytest_a_bad_cassette_fails_only_its_item(tmp_path: Path, good: s
     bad.parent.mkdir(parents=True)
     bad.write_text(_cut_in_reply(good), encoding="utf-8")
 
-    done = run_pytest(root, "-p", "no:xdist")
+    done = run_inprocess(pytester, "-p", "no:xdist")
     assert done.outcomes() == {"passed": 2, "failed": 1}, done.output
     line = _first_line_of_eof(_cut_in_reply(good))
     lines = done.stdout.splitlines()

@@ -27,9 +27,9 @@ from convotest.errors import ScenarioError
 from convotest.scenario.loader import load_text
 from convotest.scenario.model import Scenario
 
-#: Documents per generator: 700 scenario-shaped (each costs ~15 ms to generate) + 1,300 mutations = 2,000.
-GENERATED = scaled(700)
-MUTATED = scaled(1300)
+#: Documents per generator: 500 scenario-shaped (each costs ~15 ms to generate) + 1,500 mutations = 2,000.
+GENERATED = scaled(500)
+MUTATED = scaled(1500)
 
 
 def fuzz(examples: int) -> Any:
@@ -224,7 +224,7 @@ def test_the_generator_reaches_every_pass() -> None:
     seen: dict[str, int] = {"loaded": 0, "schema": 0, "semantic": 0}
     semantic = ("is greater than", "but equals lists", "needs a Responses mode", "invalid regular expression")
 
-    @settings(max_examples=200, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=100, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck))
     @given(documents())
     def sample(source: str) -> None:
         result = outcome(source)

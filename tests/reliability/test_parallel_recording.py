@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import pytest
 from reliability_helpers import every_file, run_inprocess, run_pytest, scaled, write_project
 
 from convotest.emulator.server import EmulatorServer
