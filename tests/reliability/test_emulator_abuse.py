@@ -29,8 +29,6 @@ from convotest.emulator.server import EmulatorServer
 from convotest.errors import ConfigError
 
 AUTH = {"authorization": "Bearer sk-abuse"}
-#: Counts a run measured, printed at the end of the module (``-s``) for docs/reliability.md.
-FIGURES: dict[str, Any] = {}
 
 
 @pytest.fixture(scope="module")
@@ -356,7 +354,6 @@ def test_malformed_requests_get_a_4xx_envelope_and_the_server_keeps_working(serv
         "no key",
         "huge",
     }, kinds
-    FIGURES["abuse"] = {"requests": len(requests), "unique": len(catalogue), "statuses": statuses, "kinds": kinds}
 
     # Still answering, and correctly: a conversation continues where it was, a new chain starts from scratch.
     follow = client.responses.create(model="gpt-4o-mini", input="after the storm", conversation=conv.id)
@@ -449,7 +446,6 @@ def test_concurrent_conversations_keep_their_items_in_order() -> None:
                 said = f"c{number:03d} t{turn:02d}"
                 expected += [said, reply(2 * turn + 1, first, said)]
             assert texts == expected, number
-    FIGURES["concurrency"] = {"conversations": conversations, "turns": turns}
 
 
 # --- durable state: --db ------------------------------------------------------------------------------
