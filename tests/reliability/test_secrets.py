@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_helpers import PytestRun, every_file, run_pytest, shipped_files, write_project
+from reliability_helpers import every_file, run_inprocess, shipped_files, write_project
 
 from convotest.emulator.server import EmulatorServer
 from convotest.plugin import render_failures
@@ -233,52 +233,44 @@ def convo_config():
 """
 
 
-@pytest.fixture(scope="module", params=[[], ["-n", "2"]], ids=["serial", "xdist"])
-def plugin_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, PytestRun]:
-    """``pytest --convo-emulator --convo-record-mode=rewrite --convo-report …`` over the shipped scenarios, the
-    echo scenario (whose failures print the replies) and the query-string driver, with the environment's and
-    ``convo_config``'s canaries all set."""
+PLUGIN_CANARIES = canaries(SETTINGS["organization"], SETTINGS["project"])
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_the_plugin_writes_and_prints_no_canary(
+    xdist: list[str], pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pytest --convo-emulator --convo-record-mode=rewrite --convo-report … --junitxml …`` over the shipped
+    scenarios, the echo scenario (whose failures print the replies) and the query-string driver, with the
+    environment's and ``convo_config``'s canaries all set: no canary in what pytest prints, in the cassettes,
+    in the HTML and JSON reports, or in the JUnit XML."""
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
     org, project = SETTINGS["organization"], SETTINGS["project"]
     root = write_project(
-        tmp_path_factory.mktemp("secrets"),
+        pytester.path,
         {"echo_secrets": echo_scenario(org, project), "query_key": QUERY_SCENARIO},
         conftest=CONFTEST,
         shipped=True,
     )
     (root / "drivers").mkdir()
     (root / "drivers" / f"{DRIVER_MODULE}.py").write_text(DRIVER, encoding="utf-8")
-    done = run_pytest(
-        root,
-        *request.param,
+    done = run_inprocess(
+        pytester,
+        *xdist,
         "--convo-emulator",
         "--convo-record-mode=rewrite",
         "--convo-report=out/report.html",
         "--junitxml=out/junit.xml",
-        env=ENV,
     )
     shipped_items = sum(len(s.modes) for path in shipped_files() for s in load_file(path))
     assert done.outcomes() == {"passed": shipped_items + 1, "failed": 2}, done.output
-    return root, done
 
-
-PLUGIN_CANARIES = canaries(SETTINGS["organization"], SETTINGS["project"])
-
-
-def test_plugin_failure_output_carries_no_canary(plugin_run: tuple[Path, PytestRun]) -> None:
-    """What pytest prints (the failing replies echo every canary) and the JUnit XML are redacted."""
-    root, done = plugin_run
+    # What pytest prints: the failing replies echo every canary, redacted.
     assert "reply does not contain 'never said'" in done.output and "<redacted>" in done.output
     assert not leaks(done.output.encode(), PLUGIN_CANARIES), done.output
-    assert_no_canary([root / "out" / "junit.xml"], PLUGIN_CANARIES)
-
-
-def test_plugin_cassettes_carry_no_canary(plugin_run: tuple[Path, PytestRun]) -> None:
-    root, _ = plugin_run
-    assert_no_canary(every_file(root / "cassettes"), PLUGIN_CANARIES)
-
-
-def test_plugin_reports_carry_no_canary(plugin_run: tuple[Path, PytestRun]) -> None:
-    root, _ = plugin_run
-    reports = [root / "out" / "report.html", root / "out" / "report.json"]
+    # Every file the run wrote.
+    reports = [root / "out" / "report.html", root / "out" / "report.json", root / "out" / "junit.xml"]
     assert all(path.is_file() for path in reports)
     assert_no_canary(reports, PLUGIN_CANARIES)
+    assert_no_canary(every_file(root / "cassettes"), PLUGIN_CANARIES)
