@@ -159,6 +159,8 @@ class _IndexedCassette(vcr.cassette.Cassette):  # type: ignore[misc]
         self._shapes: list[RequestShape] = []
         self._recorded_ids = IdCanonicaliser()
         self._live_ids = IdCanonicaliser()
+        #: The last live request shaped: (request, live id map it was shaped against, its size, shape, ids).
+        self._shaped: tuple[Any, IdCanonicaliser, int, RequestShape | None, IdCanonicaliser] | None = None
         self._turns: dict[int, int | None] = {}
         self.last_no_match: NoMatch | None = None
         self.file_existed = Path(self._path).is_file()
@@ -191,12 +193,25 @@ class _IndexedCassette(vcr.cassette.Cassette):  # type: ignore[misc]
             self._turns[id(stored)] = self.turn_source()
 
     def _live_shape(self, request: Any) -> RequestShape | None:
+        return self._shape_live(request)[0]
+
+    def _shape_live(self, request: Any) -> tuple[RequestShape | None, IdCanonicaliser]:
+        """The request's matching shape, and the live id map as it will be once the request is played.
+
+        vcrpy asks about one request several times (``can_play_response_for``, then ``play_response``);
+        each time it would deep-copy and scrub the request again, so the last answer is kept until the
+        live id map changes.
+        """
+        live = self._live_ids
+        cached = self._shaped
+        if cached is not None and cached[0] is request and cached[1] is live and cached[2] == len(live.seen):
+            return cached[3], cached[4]
         filtered = self._before_record_request(request)
-        if not filtered:
-            return None
         # Probe with a copy of the live id map: a request's ids count as seen only once it is played.
-        probe = IdCanonicaliser(dict(self._live_ids.seen), dict(self._live_ids.counts))
-        return request_shape(filtered.method, filtered.uri, filtered.body, probe, self.volatile)
+        probe = IdCanonicaliser(dict(live.seen), dict(live.counts))
+        shape = request_shape(filtered.method, filtered.uri, filtered.body, probe, self.volatile) if filtered else None
+        self._shaped = (request, live, len(live.seen), shape, probe)
+        return shape, probe
 
     def _next_index(self, request: Any) -> int | None:
         shape = self._live_shape(request)
@@ -214,13 +229,13 @@ class _IndexedCassette(vcr.cassette.Cassette):  # type: ignore[misc]
         )
 
     def play_response(self, request: Any) -> Any:
-        shape = self._live_shape(request)
+        shape, probe = self._shape_live(request)
         queue = self._index.get(shape.key) if shape else None
         if not queue:
             raise vcr.errors.UnhandledHTTPRequestError(f"The cassette ({self._path!r}) has no match for {request!r}")
         index = queue.popleft()
-        filtered = self._before_record_request(request)
-        request_shape(filtered.method, filtered.uri, filtered.body, self._live_ids, self.volatile)
+        # Played: the ids this request introduced are now seen.
+        self._live_ids = probe
         stored_request, response = self.data[index]
         self._live_ids.learn(response.get("body", {}).get("string", b""))
         if self.play_counts[index] == 0 and index < self._loaded_count:
