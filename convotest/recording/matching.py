@@ -20,7 +20,10 @@ from deepdiff import DeepDiff
 
 __all__ = ["IdCanonicaliser", "MatchKey", "RequestShape", "explain_difference", "render_diff", "request_shape"]
 
-_ID = re.compile(r"\b(resp|msg|conv|rs|cmp|fc|call|chatcmpl|ctc|mcp|ws|fs|cu|ig|lsh)([-_])[A-Za-z0-9]{6,}\b")
+_ID_PREFIXES = "resp|msg|conv|rs|cmp|fc|call|chatcmpl|ctc|mcp|ws|fs|cu|ig|lsh"
+_ID = re.compile(rf"\b({_ID_PREFIXES})([-_])[A-Za-z0-9]{{6,}}\b")
+#: The same ids as one group: ``split`` returns text and ids alternately.
+_ID_SPLIT = re.compile(rf"\b((?:{_ID_PREFIXES})[-_][A-Za-z0-9]{{6,}})\b")
 
 MatchKey = tuple[str, str, str, str]
 
@@ -43,7 +46,23 @@ class IdCanonicaliser:
 
     def text(self, value: str) -> str:
         """``value`` with every id replaced by its canonical name."""
-        return _ID.sub(self._sub, value) if "_" in value or "-" in value else value
+        if "_" not in value and "-" not in value:
+            return value
+        # split + join rather than sub with a callback: a resent history holds an id per item.
+        parts = _ID_SPLIT.split(value)
+        if len(parts) == 1:
+            return value
+        seen = self.seen
+        found = parts[1::2]
+        for i, text in enumerate(found):
+            name = seen.get(text)
+            if name is None:
+                match = _ID.match(text)
+                assert match is not None
+                name = self._sub(match)
+            found[i] = name
+        parts[1::2] = found
+        return "".join(parts)
 
     def learn(self, value: Any) -> None:
         """Register the ids in a response body (JSON text or parsed), in order."""
@@ -107,7 +126,9 @@ def request_shape(
         except ValueError:
             canonical = ids.text(text)
         else:
-            parsed = _drop(parsed, frozenset(volatile))
+            drop = frozenset(volatile)
+            if drop:
+                parsed = _drop(parsed, drop)
             canonical = ids.text(json.dumps(parsed, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
     return RequestShape(method.upper(), ids.text(path), query, canonical)
 
