@@ -1,6 +1,6 @@
 """Reading recorded HTTP traffic (cassettes of ours and of other tools) into ``Exchange`` objects.
 
-Pure: plain YAML (``yaml.CSafeLoader`` when available), no vcrpy import. Readable layouts:
+Pure: plain YAML (libyaml when available, via ``cassette_format.load_yaml``), no vcrpy import. Readable layouts:
 
 * ours: bodies as ``{json: …}``, ``{sse: [{event, data}, …]}`` or ``{string: "…"}``, with the turn tags
   in ``metadata.convotest.turns``; a resent history may be stored as a delta (``extends``);
@@ -24,11 +24,10 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 
 from convotest.errors import CassetteError
+from convotest.recording.cassette_format import load_yaml
 from convotest.transcript import Exchange
 
 __all__ = ["exchanges_from_interactions", "load_cassette_exchanges", "parse_sse"]
-
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _BodyError(ValueError):
@@ -276,7 +275,7 @@ def load_cassette_exchanges(path: str | Path) -> tuple[list[Exchange], dict[str,
     except (OSError, UnicodeDecodeError) as exc:
         raise CassetteError(p, f"cannot read the cassette ({exc}); check the file is a UTF-8 YAML file") from exc
     try:
-        doc = yaml.load(text, Loader=_Loader)
+        doc = load_yaml(text)
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)

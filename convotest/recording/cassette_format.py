@@ -43,9 +43,84 @@ _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
+class _FastLoader(_Loader):  # type: ignore[misc,valid-type]
+    """``_Loader`` that remembers how plain scalars resolve (a cassette repeats the same keys thousands of times)."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is _ScalarNode and implicit[0]:
+            # A plain scalar's tag depends on its text alone (no path resolvers are registered).
+            tag = _PLAIN_TAGS.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(value) <= 40 and len(_PLAIN_TAGS) < 20_000:
+                    _PLAIN_TAGS[value] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
+_ScalarNode = yaml.ScalarNode
+_PLAIN_TAGS: dict[str, str] = {}
+_STR, _INT, _NULL, _BOOL = (f"tag:yaml.org,2002:{t}" for t in ("str", "int", "null", "bool"))
+_SEQ, _MAP = "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
+
+
+class _Unusual(Exception):
+    """A node the fast builder leaves to PyYAML's own constructor (merge keys, sets, non-string keys…)."""
+
+
+def _build(node: Any, loader: Any, memo: dict[int, Any]) -> Any:
+    """The object for ``node``, as ``SafeConstructor`` makes it, for the node kinds cassettes are made of."""
+    tag = node.tag
+    if node.__class__ is _ScalarNode:
+        if tag == _STR:
+            return node.value
+        if tag == _INT:
+            value = node.value
+            if value.isdigit() and (value[0] != "0" or value == "0"):
+                return int(value)
+        elif tag == _NULL:
+            return None
+        elif tag == _BOOL:
+            return loader.bool_values[node.value.lower()]
+        return loader.construct_object(node, deep=True)
+    # Aliases are the same node object: they become the same Python object, as with PyYAML.
+    done = memo.get(id(node))
+    if done is not None:
+        return done
+    if tag == _SEQ:
+        items: list[Any] = []
+        memo[id(node)] = items
+        items.extend(_build(child, loader, memo) for child in node.value)
+        return items
+    if tag == _MAP:
+        mapping: dict[Any, Any] = {}
+        memo[id(node)] = mapping
+        for key, value in node.value:
+            if key.tag != _STR or key.__class__ is not _ScalarNode:
+                raise _Unusual
+            mapping[key.value] = _build(value, loader, memo)
+        return mapping
+    raise _Unusual
+
+
 def load_yaml(text: str) -> Any:
-    """Parse YAML safely, with libyaml when it is installed."""
-    return yaml.load(text, Loader=_Loader)
+    """Parse YAML safely, with libyaml when it is installed.
+
+    Same result as ``yaml.load(text, Loader=CSafeLoader)``, about twice as fast on cassettes: libyaml
+    composes the nodes, and the common ones (strings, ints, null, booleans, lists, string-keyed mappings)
+    become Python objects without PyYAML's generic constructor machinery.
+    """
+    loader = _FastLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        try:
+            return _build(node, loader, {})
+        except _Unusual:
+            return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def dump_yaml(data: Any) -> str:
