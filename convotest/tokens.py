@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -364,6 +365,24 @@ class TokenCounter:
         self._texts[key] = n
         return n
 
+    def prime(self, texts: Iterable[str], *, encoding: str) -> None:
+        """Count many texts at once, filling the text cache: one tiktoken call for all the uncached ones.
+
+        With the default encoder the texts are joined with ``<|endoftext|>`` and encoded with that special
+        token allowed: tiktoken encodes the text between special tokens separately, so each count is exactly
+        what encoding the text alone gives, at the cost of a single call instead of one per text.
+        """
+        todo = list(dict.fromkeys(t for t in texts if t and (encoding, t) not in self._texts))
+        if not todo:
+            return
+        if len(self._texts) + len(todo) > self._max_entries:
+            self._texts.clear()
+        counts = _batch_count(encoding, todo) if self._encoder is _tiktoken_count else None
+        if counts is None:
+            counts = [self._encoder(encoding, text) for text in todo]
+        self.encoded += len(todo)
+        self._texts.update(zip([(encoding, text) for text in todo], counts, strict=True))
+
     def message(self, role: str, text: str, *, model: str | None = None, name: str | None = None) -> int:
         """One message by the cookbook formula: 3 + role + content (+ 1 + name), per the model's rendering."""
         item: dict[str, Any] = {"role": role, "content": text}
@@ -421,27 +440,11 @@ class TokenCounter:
         r = _rendering(str(body.get("model") or ""), encoding)
         if endpoint == "chat":
             messages = context if context is not None else body.get("messages") or []
-            n = self._context(messages, None, r)
-            tools = [t.get("function", t) for t in body.get("tools") or [] if isinstance(t, Mapping)]
-            tools += [f for f in body.get("functions") or [] if isinstance(f, Mapping)]
-            n += self._tools(tools, r.encoding)
-            fmt = body.get("response_format")
-            if isinstance(fmt, Mapping) and isinstance(fmt.get("json_schema"), Mapping):
-                n += self._schema(fmt["json_schema"], r.encoding)
-            return n
+            return self._context(messages, None, r) + self._extras(endpoint, body, r)
         items = context if context is not None else _input_items(body.get("input"))
         instructions = body.get("instructions")
         n = self._context(items, instructions if isinstance(instructions, str) else None, r)
-        tools = [t for t in body.get("tools") or [] if isinstance(t, Mapping) and t.get("type") == "function"]
-        if tools:
-            n += max(0, self._tools(tools, r.encoding) + RESPONSES_TOOLS_DELTA)
-        text = body.get("text")
-        fmt = text.get("format") if isinstance(text, Mapping) else None
-        if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
-            n += self._schema(fmt, r.encoding)
-        if endpoint == "compact":
-            n += COMPACT_OVERHEAD
-        return n
+        return n + self._extras(endpoint, body, r)
 
     def tools(self, tools: Sequence[Mapping[str, Any]], *, model: str | None = None) -> int:
         """Function definitions (estimate, after the OpenAI cookbook's ``num_tokens_for_tools``)."""
@@ -455,6 +458,28 @@ class TokenCounter:
             n += self._item({"role": "system", "content": instructions}, r)
         for item in _rendered(items):
             n += self._item(item, r)
+        return n
+
+    def _extras(self, endpoint: str, body: Mapping[str, Any], r: _Rendering) -> int:
+        """What a request adds besides its context: function definitions, a response schema, compact overhead."""
+        if endpoint == "chat":
+            tools = [t.get("function", t) for t in body.get("tools") or [] if isinstance(t, Mapping)]
+            tools += [f for f in body.get("functions") or [] if isinstance(f, Mapping)]
+            n = self._tools(tools, r.encoding)
+            fmt = body.get("response_format")
+            if isinstance(fmt, Mapping) and isinstance(fmt.get("json_schema"), Mapping):
+                n += self._schema(fmt["json_schema"], r.encoding)
+            return n
+        n = 0
+        tools = [t for t in body.get("tools") or [] if isinstance(t, Mapping) and t.get("type") == "function"]
+        if tools:
+            n += max(0, self._tools(tools, r.encoding) + RESPONSES_TOOLS_DELTA)
+        text = body.get("text")
+        fmt = text.get("format") if isinstance(text, Mapping) else None
+        if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
+            n += self._schema(fmt, r.encoding)
+        if endpoint == "compact":
+            n += COMPACT_OVERHEAD
         return n
 
     def _tools(self, tools: Sequence[Mapping[str, Any]], enc: str) -> int:
@@ -531,6 +556,35 @@ class TokenCounter:
 
 def _tiktoken_count(encoding: str, text: str) -> int:
     return len(get_encoding(encoding).encode(text, disallowed_special=()))
+
+
+#: Separates texts counted in one tiktoken call (``TokenCounter.prime``); a text containing it is counted alone.
+_BATCH_SEPARATOR = "<|endoftext|>"
+
+
+def _batch_count(encoding: str, texts: Sequence[str]) -> list[int] | None:
+    """Token counts of ``texts`` from one tiktoken call (``None`` when the encoding has no separator token)."""
+    enc = get_encoding(encoding)
+    try:
+        separator = enc.encode_single_token(_BATCH_SEPARATOR)
+    except KeyError:
+        return None
+    alone = {i for i, text in enumerate(texts) if _BATCH_SEPARATOR in text}
+    joined = [text for i, text in enumerate(texts) if i not in alone]
+    tokens = enc.encode(_BATCH_SEPARATOR.join(joined), allowed_special={_BATCH_SEPARATOR}, disallowed_special=())
+    counts: list[int] = []
+    start = 0
+    find = tokens.index
+    for _ in range(len(joined) - 1):
+        end = find(separator, start)
+        counts.append(end - start)
+        start = end + 1
+    if joined:
+        counts.append(len(tokens) - start)
+    if not alone:
+        return counts
+    batched = iter(counts)
+    return [_tiktoken_count(encoding, text) if i in alone else next(batched) for i, text in enumerate(texts)]
 
 
 def _endpoint(path: str) -> str:
@@ -630,24 +684,100 @@ def _truncated(rec: TurnRecord) -> bool:
     )
 
 
+def _estimate(rec: TurnRecord, counter: TokenCounter, encoding: str | None, prev: _Call | None) -> _Call:
+    """Plan one call's count: which items it adds to the previous call's context, or its whole context.
+
+    Consecutive calls of a conversation mostly see the previous context plus a few items: when the previous
+    call's context is a prefix of this one (the very same ``ContextItem`` objects, as ``reconstruct`` shares
+    them: one C-level comparison) and what is added holds no compaction item (which would change what the
+    server renders before it), only the added items are counted.
+    """
+    model = rec.request["model"] if "model" in rec.request else rec.model
+    r = _rendering(str(model or ""), encoding)
+    context = rec.context
+    n = len(prev.context) if prev is not None and prev.rendering is r else -1
+    if (
+        0 <= n <= len(context)
+        and prev is not None
+        and context[:n] == prev.context
+        and all(map(operator.is_, context, prev.context))
+    ):
+        added = [_countable(ci) for ci in context[n:]]
+        if not any(item.get("type") in _COMPACTION_TYPES for item in added):
+            return _Call(rec, r, context, added, prev)
+    return _Call(rec, r, context, list(_rendered([_countable(ci) for ci in context])), None)
+
+
+class _Call:
+    """One model call's count: ``base``'s context total (when it extends it) plus its own ``items``."""
+
+    __slots__ = ("base", "context", "items", "rec", "rendering", "total")
+
+    def __init__(
+        self,
+        rec: TurnRecord,
+        rendering: _Rendering,
+        context: Sequence[ContextItem],
+        items: list[Any],
+        base: _Call | None,
+    ) -> None:
+        self.rec = rec
+        self.rendering = rendering
+        self.context = context
+        self.items = items
+        self.base = base
+        #: Tokens of the rendered context items (framing included; no primer, no instructions).
+        self.total = 0
+
+    def count(self, counter: TokenCounter) -> int:
+        """The call's input estimate: primer, instructions, context, tools and the like."""
+        rec, r = self.rec, self.rendering
+        item = counter._item
+        self.total = (self.base.total if self.base is not None else 0) + sum(item(it, r) for it in self.items)
+        n = r.primer + self.total
+        if rec.endpoint == "chat":
+            if rec.instructions is not None:
+                # reconstruct moved the leading system message into ``instructions``: count it in front again.
+                first = rec.request.get("messages", [{}])[0] if rec.request.get("messages") else {}
+                role = first.get("role", "system") if isinstance(first, Mapping) else "system"
+                n += item({"role": role, "content": rec.instructions}, r)
+        elif rec.instructions:
+            n += item({"role": "system", "content": rec.instructions}, r)
+        # The endpoint, not the recorded path: a proxy or base URL may put anything before it.
+        return n + counter._extras(rec.endpoint, rec.request, r)
+
+
 def estimate_record(rec: TurnRecord, counter: TokenCounter | None = None, *, encoding: str | None = None) -> int:
     """Local estimate of the input tokens of one model call: its effective context plus instructions."""
-    counter = counter or _DEFAULT_COUNTER
-    items = [_countable(ci) for ci in rec.context]
-    body: dict[str, Any] = dict(rec.request)
-    body.setdefault("model", rec.model or "")
-    if rec.endpoint == "chat" and rec.instructions is not None:
-        # reconstruct moved the leading system message into ``instructions``: put it back in front.
-        first = rec.request.get("messages", [{}])[0] if rec.request.get("messages") else {}
-        role = first.get("role", "system") if isinstance(first, Mapping) else "system"
-        items.insert(0, {"role": role, "content": rec.instructions})
-    else:
-        body["instructions"] = rec.instructions
-    # The endpoint, not the recorded path: a proxy or base URL may put anything before it.
-    return counter.request(_PATHS[rec.endpoint], body, context=items, encoding=encoding)
+    return _estimate(rec, counter or _DEFAULT_COUNTER, encoding, None).count(counter or _DEFAULT_COUNTER)
 
 
-_PATHS = {"chat": "/v1/chat/completions", "responses": "/v1/responses", "compact": "/v1/responses/compact"}
+def _plan(transcript: Transcript, limits: ModelLimits | None, counter: TokenCounter) -> list[tuple[_Call, ModelLimits]]:
+    """Every call's plan, in order, and the texts they need counted in one batch per encoding.
+
+    Planning stops at the first call whose model has no known limits; ``annotate`` raises there.
+    """
+    plans: list[tuple[_Call, ModelLimits]] = []
+    pending: dict[str, dict[str, None]] = {}
+
+    def collect(encoding: str, text: str) -> int:
+        pending.setdefault(encoding, {})[text] = None
+        return 0
+
+    collector = TokenCounter(encoder=collect)
+    prev: _Call | None = None
+    for rec in transcript.turns:
+        try:
+            lim = limits or model_limits(rec.model or "")
+        except ConfigError:
+            break
+        prev = _estimate(rec, counter, lim.encoding, prev)
+        plans.append((prev, lim))
+        if counter._encoder is _tiktoken_count:
+            prev.count(collector)
+    for encoding, texts in pending.items():
+        counter.prime(texts, encoding=encoding)
+    return plans
 
 
 def annotate(
@@ -665,10 +795,15 @@ def annotate(
     successful calls that report no usage; nothing for failed calls, which are not billed).
     """
     counter = counter or TokenCounter()
+    plans = _plan(transcript, limits, counter)
     billed = 0
-    for rec in transcript.turns:
-        lim = limits or model_limits(rec.model or "")
-        estimate = estimate_record(rec, counter, encoding=lim.encoding)
+    for i, rec in enumerate(transcript.turns):
+        if i < len(plans):
+            call, lim = plans[i]
+        else:  # the call whose model has no limits: raise as before (earlier calls are annotated)
+            lim = limits or model_limits(rec.model or "")
+            call = _estimate(rec, counter, lim.encoding, None)
+        estimate = call.count(counter)
         usage = rec.usage
         reported = usage.input_tokens if usage is not None else None
         used = reported if reported is not None else estimate
