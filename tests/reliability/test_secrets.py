@@ -274,3 +274,31 @@ def test_the_plugin_writes_and_prints_no_canary(
     assert all(path.is_file() for path in reports)
     assert_no_canary(reports, PLUGIN_CANARIES)
     assert_no_canary(every_file(root / "cassettes"), PLUGIN_CANARIES)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="convotest/runner.py Settings.scrubber: a setting replaces the environment's value instead of adding "
+    "to it, so OPENAI_ORG_ID / OPENAI_PROJECT_ID / a non-sk OPENAI_API_KEY is not scrubbed when convo_config sets "
+    "its own organization / project / api_key",
+)
+def test_the_environments_secrets_are_scrubbed_even_when_settings_override_them(
+    tmp_path: Path, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_key = "azure-canary-0123456789abcdef0123"  # not shaped like an OpenAI key: only its value can match
+    monkeypatch.setenv("OPENAI_API_KEY", env_key)
+    monkeypatch.setenv("OPENAI_ORG_ID", ENV["OPENAI_ORG_ID"])
+    monkeypatch.setenv("OPENAI_PROJECT_ID", ENV["OPENAI_PROJECT_ID"])
+    text = echo_scenario(ENV["OPENAI_ORG_ID"], ENV["OPENAI_PROJECT_ID"]).replace(BODY_KEY, env_key)
+    [scenario] = load_text(text, str(tmp_path / "echo_secrets.convo.yaml"))
+    settings = Settings(
+        record_mode="rewrite",
+        emulator=True,
+        base_url=emulator.base_url,
+        cassette_dir=tmp_path / "cassettes",
+        **SETTINGS,
+    )
+    result = run(scenario, "manual_chat", settings)
+    assert result.cassette_status == "recorded"
+    found = {"env key": env_key, "env organisation": ENV["OPENAI_ORG_ID"], "env project": ENV["OPENAI_PROJECT_ID"]}
+    assert_no_canary(every_file(tmp_path / "cassettes"), found)
