@@ -76,11 +76,15 @@ class Settings:
 
     def scrubber(self) -> Scrubber:
         """The scrubber for this run, knowing the run's own secrets."""
-        key = self.resolved_api_key()
+        # Both the settings and the environment: a setting that overrides a variable does not make the
+        # variable's value any less secret (a fixture may still send it, or an echo bring it back).
         values = (
-            None if key == _REPLAY_KEY else key,
-            self.organization or os.environ.get("OPENAI_ORG_ID"),
-            self.project or os.environ.get("OPENAI_PROJECT_ID"),
+            self.api_key,
+            os.environ.get("OPENAI_API_KEY"),
+            self.organization,
+            os.environ.get("OPENAI_ORG_ID"),
+            self.project,
+            os.environ.get("OPENAI_PROJECT_ID"),
             *self.scrub_values,
         )
         return Scrubber.from_config(extra_headers=self.scrub_headers, extra_patterns=self.scrub_patterns, values=values)

@@ -276,12 +276,6 @@ def test_the_plugin_writes_and_prints_no_canary(
     assert_no_canary(every_file(root / "cassettes"), PLUGIN_CANARIES)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="convotest/runner.py Settings.scrubber: a setting replaces the environment's value instead of adding "
-    "to it, so OPENAI_ORG_ID / OPENAI_PROJECT_ID / a non-sk OPENAI_API_KEY is not scrubbed when convo_config sets "
-    "its own organization / project / api_key",
-)
 def test_the_environments_secrets_are_scrubbed_even_when_settings_override_them(
     tmp_path: Path, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
