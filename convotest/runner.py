@@ -323,7 +323,8 @@ def _cassette(
 
 
 def _cassette_status(session: Any, ok: bool) -> CassetteStatus:
-    if not ok and session.recorded_new:
+    # A run that could record and failed saved nothing, even when it failed before any response arrived.
+    if not ok and (session.recorded_new or session.record_mode != "none"):
         return "not_saved"
     if session.recorded_new:
         return "partly_recorded" if session.existed and session.record_mode != "rewrite" else "recorded"

@@ -316,6 +316,8 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         return front.respond(_dump(error.body()), front.next_request(), time.perf_counter(), status=error.status)
 
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    # The real API answers an unknown path (a trailing slash included) with its 404 envelope, not a redirect.
+    app.router.redirect_slashes = False
     app.state.emulator = emu
     return app
 

@@ -849,6 +849,11 @@ class Emulator:
         model = self._model(body, chat=True)
         assert model is not None
         messages = _get(body, "messages", "array", required=True)
+        # Token counting walks these: a wrong type must be a 400 here, not a TypeError (500) there.
+        for key in ("tools", "functions"):
+            for entry in _get(body, key, "array") or ():
+                if not isinstance(entry, dict):
+                    raise invalid_type(f"{key}[]", "object", entry)
         if not messages:
             raise bad_request(
                 "Invalid 'messages': empty array. Expected an array with minimum length 1, "

@@ -377,11 +377,6 @@ def _answers(server: EmulatorServer, cases: list[tuple[str, str, Any]]) -> list[
     return wrong
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="convotest/emulator/service.py: chat() lets a non-list `tools`/`functions` reach "
-    "tokens.TokenCounter._extras, which iterates it (TypeError) → 500",
-)
 def test_known_server_errors(server: EmulatorServer) -> None:
     assert _answers(server, SERVER_ERRORS) == []
 
@@ -396,11 +391,6 @@ def test_known_gaps(server: EmulatorServer) -> None:
     assert _answers(server, GAPS) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="convotest/emulator/app.py create_app: starlette's redirect_slashes answers a trailing slash "
-    "(POST /v1/responses/) with a 307 redirect instead of the 404 envelope",
-)
 def test_a_trailing_slash_gets_the_404_envelope(server: EmulatorServer) -> None:
     with httpx2.Client(base_url=server.base_url, headers=AUTH) as http:
         response = http.post("/responses/", json=VALID["/responses"])

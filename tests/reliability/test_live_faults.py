@@ -129,11 +129,6 @@ def test_a_timeout_is_a_clear_per_turn_failure(retries: int, live: bool, jokes: 
     assert not Path("cassettes").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="convotest/runner.py _cassette_status: a recording that fails before any response was recorded "
-    "(a timeout on turn 1) reports 'replayed' instead of 'not_saved'",
-)
 def test_a_recording_that_times_out_is_reported_not_saved(jokes: Scenario) -> None:
     with faulty(delay_ms=800) as server:
         result = run(jokes, MODE, settings(server, timeout=0.2, max_retries=0))
