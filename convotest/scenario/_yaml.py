@@ -26,6 +26,9 @@ MAX_DEPTH = 64
 MAX_VALUES = 100_000
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG, _INT_TAG, _NULL_TAG, _BOOL_TAG = (f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "null", "bool"))
+#: Plain scalar text → resolved tag (bounded; shared by every composer).
+_PLAIN_TAGS: dict[str, str] = {}
 _MAP_TAGS = (None, "!", "tag:yaml.org,2002:map")
 _SEQ_TAGS = (None, "!", "tag:yaml.org,2002:seq")
 
@@ -121,11 +124,30 @@ class _Composer:
     def scalar(self, event: yaml.ScalarEvent) -> _Node:
         line, column = _position(event.start_mark)
         tag = event.tag
+        text = event.value
         if tag is None or tag == "!":
-            tag = self.resolver.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
+            if event.implicit[0]:
+                # A plain scalar's tag depends on its text alone: resolve each distinct text once.
+                tag = _PLAIN_TAGS.get(text)
+                if tag is None:
+                    tag = self.resolver.resolve(yaml.ScalarNode, text, event.implicit)  # type: ignore[no-untyped-call]
+                    if len(text) <= 40 and len(_PLAIN_TAGS) < 20_000:
+                        _PLAIN_TAGS[text] = tag
+            else:
+                tag = self.resolver.resolve(yaml.ScalarNode, text, event.implicit)  # type: ignore[no-untyped-call]
         if tag == _MERGE_TAG:
             return _Node("merge", line, column)
-        node = yaml.ScalarNode(tag, event.value, None, None, event.style)
+        empty = text == "" and event.tag is None and event.implicit[0]
+        # The common values directly, as SafeConstructor makes them; anything else through it.
+        if tag == _STR_TAG:
+            return _Node("scalar", line, column, value=text, empty=empty)
+        if tag == _NULL_TAG:
+            return _Node("scalar", line, column, value=None, empty=empty)
+        if tag == _BOOL_TAG:
+            return _Node("scalar", line, column, value=SafeConstructor.bool_values[text.lower()], empty=empty)
+        if tag == _INT_TAG and text.isdigit() and len(text) <= 18 and (text[0] != "0" or text == "0"):
+            return _Node("scalar", line, column, value=int(text), empty=empty)
+        node = yaml.ScalarNode(tag, text, None, None, event.style)
         try:
             value = self.constructor.construct_object(node)
         except yaml.YAMLError:
@@ -136,7 +158,6 @@ class _Composer:
         finally:
             # The constructor caches every node it built; drop them so memory stays flat.
             self.constructor.constructed_objects.clear()
-        empty = event.value == "" and event.tag is None and event.implicit[0]
         return _Node("scalar", line, column, value=value, empty=empty)
 
     def compose(self, events: Any) -> list[_Node]:
