@@ -401,7 +401,7 @@ def _check(
     if drive_error is None:
         failures.extend(_check_across_modes(scenario, mode, transcript, settings))
     if drive_error is not None:
-        failures.append(_drive_failure(scenario, mode, settings, drive_error, no_match_text))
+        failures.append(_drive_failure(scenario, mode, settings, drive_error, no_match_text, path, status))
     if transcript.turns:
         notes.extend(_cut_outputs(transcript))
     if drive_error is None and limits is not None:
@@ -477,7 +477,15 @@ def _resolve_limits(scenario: Scenario, settings: Settings) -> Any:
     return tokens.model_limits(scenario.model, overrides={**settings.model_limits, **own} or None)
 
 
-def _drive_failure(scenario: Scenario, mode: str, settings: Settings, error: Any, no_match_text: str | None) -> Failure:
+def _drive_failure(
+    scenario: Scenario,
+    mode: str,
+    settings: Settings,
+    error: Any,
+    no_match_text: str | None,
+    path: Path | None = None,
+    status: CassetteStatus = "live",
+) -> Failure:
     turn: int = error.turn
     loc = scenario.turn_loc(turn) if 0 <= turn < len(scenario.turns) else scenario.loc
     if no_match_text is not None:
@@ -491,4 +499,15 @@ def _drive_failure(scenario: Scenario, mode: str, settings: Settings, error: Any
         )
     exc = error.exception
     message = str(exc) if isinstance(exc, ConvotestError) else f"{type(exc).__name__}: {exc}"
+    if status == "replayed" and path is not None and not _is_api_error(exc):
+        # Only recorded responses reached the code: one of them is not what the SDK or driver expects.
+        message += (
+            f" (while replaying {_display_path(str(path), settings)}: a recorded response may have been edited; "
+            f"re-record with: {rerecord_command(scenario, mode, settings)})"
+        )
     return Failure("driver", settings.scrubber().text(message), turn, mode, loc)
+
+
+def _is_api_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the SDK reporting a (recorded) HTTP error or connection problem, not a crash."""
+    return any(cls.__module__.startswith("openai") and cls.__name__.endswith("Error") for cls in type(exc).__mro__)
