@@ -88,6 +88,7 @@ for line in sys.stdin:
         # Reaped only when the test says so: until then a finished child stays a zombie and its pid cannot be
         # reused, so the test's kill can only ever reach its own recording process.
         _, status = os.waitpid(pid, 0)
+        pid = 0
         say(f"exit {status}")
         continue
     pid = os.fork()
@@ -108,6 +109,13 @@ for line in sys.stdin:
         finally:
             os._exit(code)
     say(f"child {pid}")
+# stdin closed (the test is over): a child not reaped yet (a failed test left it running) goes with us.
+if pid:
+    try:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
 """
 
 
