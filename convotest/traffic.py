@@ -25,6 +25,7 @@ import yaml
 
 from convotest.errors import CassetteError
 from convotest.recording.cassette_format import load_yaml
+from convotest.sse import parse_sse
 from convotest.transcript import Exchange
 
 __all__ = ["exchanges_from_interactions", "load_cassette_exchanges", "parse_sse"]
@@ -32,43 +33,6 @@ __all__ = ["exchanges_from_interactions", "load_cassette_exchanges", "parse_sse"
 
 class _BodyError(ValueError):
     """A body that cannot be decoded (raised inside, reported as ``CassetteError`` by the loader)."""
-
-
-def parse_sse(text: str) -> list[dict[str, Any]]:
-    """Parse a ``text/event-stream`` body into ``[{"event": name or None, "data": JSON or str}, …]``."""
-    events: list[dict[str, Any]] = []
-    name: str | None = None
-    data: list[str] = []
-    seen_field = False
-
-    def dispatch() -> None:
-        nonlocal name, data, seen_field
-        if data:
-            raw = "\n".join(data)
-            events.append({"event": name, "data": _maybe_json(raw)})
-        elif name is not None:
-            events.append({"event": name, "data": None})
-        name, data, seen_field = None, [], False
-
-    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        if not line:
-            if seen_field:
-                dispatch()
-            continue
-        if line.startswith(":"):
-            continue  # SSE comment / keep-alive
-        field_name, sep, value = line.partition(":")
-        if sep and value.startswith(" "):
-            value = value[1:]
-        seen_field = True
-        if field_name == "event":
-            name = value
-        elif field_name == "data":
-            data.append(value)
-        # id:, retry: and unknown fields carry nothing we reconstruct from
-    if seen_field:
-        dispatch()
-    return events
 
 
 def _maybe_json(raw: str) -> Any:

@@ -21,6 +21,7 @@ import httpx2
 import openai
 
 from convotest.errors import ConfigError
+from convotest.sse import parse_sse
 from convotest.transcript import Exchange
 
 __all__ = [
@@ -128,39 +129,6 @@ def _decode(response: httpx2.Response, raw: bytes) -> bytes:
         return probe.read()
     except httpx2.DecodingError:
         return raw
-
-
-def parse_sse(text: str) -> list[dict[str, Any]]:
-    """Parse a ``text/event-stream`` body into ``[{"event": name or None, "data": JSON or str}, …]``."""
-    events: list[dict[str, Any]] = []
-    name: str | None = None
-    data: list[str] = []
-
-    def flush() -> None:
-        nonlocal name, data
-        if data or name is not None:
-            joined = "\n".join(data)
-            try:
-                value: Any = json.loads(joined)
-            except ValueError:
-                value = joined
-            events.append({"event": name, "data": value})
-        name, data = None, []
-
-    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        if not line:
-            flush()
-            continue
-        if line.startswith(":"):
-            continue
-        key, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if key == "event":
-            name = value
-        elif key == "data":
-            data.append(value)
-    flush()
-    return events
 
 
 class ObservingTransport(httpx2.BaseTransport):

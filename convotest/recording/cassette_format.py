@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from convotest.errors import CassetteError
+from convotest.sse import parse_sse, render_sse
 
 __all__ = [
     "FORMAT_VERSION",
@@ -126,45 +127,6 @@ def load_yaml(text: str) -> Any:
 def dump_yaml(data: Any) -> str:
     """Write YAML with libyaml when installed; identical objects become anchors and aliases."""
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
-
-
-# --- server-sent events ----------------------------------------------------------------------------
-
-
-def parse_sse(text: str) -> list[dict[str, Any]]:
-    """Split an SSE stream into ``{"event": name or None, "data": parsed JSON or the raw string}``."""
-    events: list[dict[str, Any]] = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        name: str | None = None
-        data_lines: list[str] = []
-        for line in block.split("\n"):
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data_lines.append(line[5:].removeprefix(" "))
-        if name is None and not data_lines:
-            continue
-        raw = "\n".join(data_lines)
-        data: Any
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            data = raw
-        events.append({"event": name, "data": data})
-    return events
-
-
-def render_sse(events: list[dict[str, Any]]) -> str:
-    """The SSE text for events as ``parse_sse`` returns them."""
-    out: list[str] = []
-    for event in events:
-        if event.get("event"):
-            out.append(f"event: {event['event']}\n")
-        data = event.get("data")
-        payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-        out.extend(f"data: {line}\n" for line in payload.split("\n"))
-        out.append("\n")
-    return "".join(out)
 
 
 # --- bodies ----------------------------------------------------------------------------------------
