@@ -7,8 +7,10 @@ calls them in order and writes ``benchmarks/RESULTS.md``.
 from __future__ import annotations
 
 import contextlib
+import cProfile
 import os
 import platform
+import pstats
 import shutil
 import signal
 import socket
@@ -139,6 +141,8 @@ class Result:
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: The figure the summary shows for a benchmark without a target.
+    headline: str = ""
 
     def markdown(self) -> str:
         lines = [f"### {self.number}. {self.title}", ""]
@@ -152,9 +156,8 @@ class Result:
             lines.append(f"- **{target.describe()}**")
         if self.targets:
             lines.append("")
-        lines.extend(self.notes)
-        if self.notes:
-            lines.append("")
+        for note in self.notes:
+            lines.extend([note.rstrip("\n"), ""])
         lines.append(f"_(benchmark wall time {self.seconds:.0f} s)_")
         lines.append("")
         return "\n".join(lines)
@@ -231,6 +234,42 @@ def interleaved(arms: dict[str, Callable[[], Any]], repeats: int, warmup: bool =
             times.wall[name].append(timed(fn)[0])
             times.cpu[name].append(cpu_seconds() - cpu)
     return times
+
+
+# --- profiles ----------------------------------------------------------------------------------------
+
+
+def profile_call(fn: Callable[[], Any]) -> pstats.Stats:
+    """cProfile one call of ``fn``."""
+    profiler = cProfile.Profile()
+    profiler.runcall(fn)
+    return pstats.Stats(profiler)
+
+
+def profile_pytest(args: Sequence[str], cwd: Path) -> pstats.Stats:
+    """cProfile one ``pytest`` subprocess run (as ``pytest_cmd(*args)`` runs it)."""
+    out = cwd / ".profile.pstats"
+    cmd = pytest_cmd(*args)
+    run_checked([cmd[0], "-m", "cProfile", "-o", str(out), *cmd[1:]], cwd)
+    try:
+        return pstats.Stats(str(out))
+    finally:
+        out.unlink()
+
+
+def profile_table(stats: pstats.Stats, title: str, n: int = 12) -> str:
+    """The top ``n`` functions by own time, as a markdown table (paths shortened)."""
+    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:n]  # type: ignore[attr-defined]
+    total = sum(v[2] for v in stats.stats.values()) or 1.0  # type: ignore[attr-defined]
+    lines = [title, "", "| own time | share | cumulative | calls | function |", "|---|---|---|---|---|"]
+    stdlib = os.path.dirname(os.__file__) + "/"
+    for (file, line, name), (_, calls, own, cumulative, _) in rows:
+        where = file.split("site-packages/")[-1].replace(str(REPO) + "/", "").replace(stdlib, "")
+        shown = f"`{name}` ({where}:{line})" if line else f"`{name}`"
+        lines.append(
+            f"| {own * 1000:,.0f} ms | {own / total:.0%} | {cumulative * 1000:,.0f} ms | {calls:,} | {shown} |"
+        )
+    return "\n".join(lines)
 
 
 # --- subprocesses ------------------------------------------------------------------------------------

@@ -124,7 +124,7 @@ def summary_table(results: list[Result]) -> str:
     rows = ["| benchmark | measured | target | holds |", "|---|---|---|---|"]
     for r in results:
         if not r.targets:
-            rows.append(f"| {r.number}. {r.title} | see below | — | — |")
+            rows.append(f"| {r.number}. {r.title} | {r.headline or 'see below'} | — | — |")
         for t in r.targets:
             rows.append(
                 f"| {r.number}. {t.name} | {_fmt(t.value)}{t.unit} | {t.op} {_fmt(t.limit)}{t.unit} | "
