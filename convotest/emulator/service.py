@@ -133,6 +133,28 @@ def _get(body: Mapping[str, Any], key: str, kind: str, *, required: bool = False
     return value
 
 
+#: Reasoning efforts the API accepts, and the keys of a Responses ``reasoning`` object.
+EFFORTS = ["none", "minimal", "low", "medium", "high", "xhigh"]
+REASONING_KEYS = frozenset({"effort", "summary", "generate_summary"})
+#: Token limits are 32-bit on the API side.
+_MAX_TOKENS = 2**31 - 1
+
+
+def _effort(value: Any, param: str) -> None:
+    if value is not None and (not isinstance(value, str) or value not in EFFORTS):
+        raise invalid_value(param, value, EFFORTS)
+
+
+def _below_max(value: int | None, param: str) -> None:
+    if value is not None and value > _MAX_TOKENS:
+        raise bad_request(
+            f"Invalid '{param}': integer above maximum value. Expected a value <= {_MAX_TOKENS}, "
+            f"but got {value} instead.",
+            param=param,
+            code="integer_above_max_value",
+        )
+
+
 def _range(value: float | None, param: str, low: float, high: float) -> None:
     if value is None:
         return
@@ -438,6 +460,18 @@ class Emulator:
                 param="max_output_tokens",
                 code="integer_below_min_value",
             )
+        _below_max(max_out, "max_output_tokens")
+        reasoning = body.get("reasoning")
+        if isinstance(reasoning, dict):
+            for key in reasoning:
+                if key not in REASONING_KEYS:
+                    raise bad_request(
+                        f"Unknown parameter: 'reasoning.{key}'.", param=f"reasoning.{key}", code="unknown_parameter"
+                    )
+            _effort(reasoning.get("effort"), "reasoning.effort")
+        for n, entry in enumerate(body.get("include") or ()):
+            if not isinstance(entry, str):
+                raise invalid_type(f"include[{n}]", "string", entry)
         if "metadata" in body:
             _metadata(body)
 
@@ -878,9 +912,15 @@ class Emulator:
         _range(_get(body, "temperature", "number"), "temperature", 0, 2)
         _range(_get(body, "top_p", "number"), "top_p", 0, 1)
         _get(body, "stream", "boolean")
-        n = _get(body, "n", "integer") or 1
-        if n < 1 or n > 128:
+        n = _get(body, "n", "integer")
+        if n is None:
+            n = 1
+        elif not 1 <= n <= 128:
             raise invalid_value("n", n, why="Expected a value between 1 and 128.")
+        _effort(body.get("reasoning_effort"), "reasoning_effort")
+        _get(body, "response_format", "object")
+        _below_max(_get(body, "max_tokens", "integer"), "max_tokens")
+        _below_max(_get(body, "max_completion_tokens", "integer"), "max_completion_tokens")
         max_out = _get(body, "max_completion_tokens", "integer")
         if max_out is None:
             max_out = _get(body, "max_tokens", "integer")

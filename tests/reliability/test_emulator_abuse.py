@@ -381,12 +381,6 @@ def test_known_server_errors(server: EmulatorServer) -> None:
     assert _answers(server, SERVER_ERRORS) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="convotest/emulator/service.py does not validate chat reasoning_effort, n ≥ 1, max_tokens / "
-    "max_completion_tokens / max_output_tokens upper bounds, chat response_format type, responses reasoning keys "
-    "and effort values, include item types: these are answered 200",
-)
 def test_known_gaps(server: EmulatorServer) -> None:
     assert _answers(server, GAPS) == []
 
