@@ -692,7 +692,7 @@ def _estimate(rec: TurnRecord, counter: TokenCounter, encoding: str | None, prev
     them: one C-level comparison) and what is added holds no compaction item (which would change what the
     server renders before it), only the added items are counted.
     """
-    model = rec.request["model"] if "model" in rec.request else rec.model
+    model = rec.request.get("model", rec.model)
     r = _rendering(str(model or ""), encoding)
     context = rec.context
     n = len(prev.context) if prev is not None and prev.rendering is r else -1

@@ -108,7 +108,11 @@ def test_growing_context_counts_as_each_call_alone() -> None:
         [[_msg("user", "same")], [_msg("user", "same", name="someone"), _msg("user", "next")]],
         # same text, an image part besides it
         [
-            [ContextItem("message", "user", "look", {"role": "user", "content": [{"type": "input_text", "text": "look"}]})],
+            [
+                ContextItem(
+                    "message", "user", "look", {"role": "user", "content": [{"type": "input_text", "text": "look"}]}
+                )
+            ],
             [
                 ContextItem(
                     "message",
