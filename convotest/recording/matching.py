@@ -22,8 +22,9 @@ __all__ = ["IdCanonicaliser", "MatchKey", "RequestShape", "explain_difference", 
 
 _ID_PREFIXES = "resp|msg|conv|rs|cmp|fc|call|chatcmpl|ctc|mcp|ws|fs|cu|ig|lsh"
 _ID = re.compile(rf"\b({_ID_PREFIXES})([-_])[A-Za-z0-9]{{6,}}\b")
-#: The same ids as one group: ``split`` returns text and ids alternately.
-_ID_SPLIT = re.compile(rf"\b((?:{_ID_PREFIXES})[-_][A-Za-z0-9]{{6,}})\b")
+#: The same ids as one group: ``split`` returns text and ids alternately. The lookahead (every prefix's first
+#: letter) lets most positions of a long body fail before the word-boundary test and the alternation.
+_ID_SPLIT = re.compile(rf"(?=[cfilmrw])\b((?:{_ID_PREFIXES})[-_][A-Za-z0-9]{{6,}})\b")
 
 MatchKey = tuple[str, str, str, str]
 
