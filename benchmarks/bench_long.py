@@ -292,7 +292,8 @@ _WHY = {
         "renamed by order of appearance — for the recorded request when the cassette loads (its history is "
         "stored as a delta, so it is expanded first) and for the live one: JSON encoding and decoding and the id "
         "regex, each proportional to the history, top the profile. Plain vcrpy with its default matchers never "
-        "looks at bodies, yet it too grows (5× here) just reading and sending them. A flat per-turn cost would "
+        "looks at bodies, yet its per-turn cost grows too (figures above), just reading and sending them. A flat "
+        "per-turn cost would "
         "need matching keys computed from each request's history delta rather than from the whole body; that "
         "is not done."
     ),
