@@ -22,8 +22,11 @@ from benchmarks.common import (
     Target,
     clean_env,
     fmt,
+    gc_probe,
     interleaved,
     median,
+    profile_pytest,
+    profile_table,
     pytest_cmd,
     ratio,
     run_checked,
@@ -90,7 +93,43 @@ def run(ctx: Context) -> Result:
         "baseline does not. Each arm is a fresh `pytest` process with only its own plugin loaded.",
         f"CPU time ratio (less sensitive to other load on the machine): {ratio(conv_cpu, plain_cpu):.2f}×.",
     ]
+    if not result.targets[0].holds:
+        result.notes += _why_missed(corpus, base)
     return result
+
+
+def _why_missed(corpus: Path, base: Path) -> list[str]:
+    """Where convotest's extra time goes: the garbage collector's share in each arm, and a profile."""
+    notes = []
+    probes = {name: gc_probe(args, cwd) for name, args, cwd in _arms(corpus, base)}
+    if all(probes.values()):
+        rows = [
+            "| arm | cyclic GC time | collections (gen 0, 1, 2) | GC-tracked objects at exit |",
+            "|---|---|---|---|",
+        ]
+        for name, (seconds, counts, objects) in probes.items():  # type: ignore[misc]
+            rows.append(f"| {name} | {seconds:.2f} s | {counts} | {objects:,} |")
+        notes.append("Python's cyclic garbage collector in each arm (one more run of each):\n\n" + "\n".join(rows))
+    notes.append(
+        "Why it can miss: in-process, convotest's per-item replay costs less CPU than pytest-recording's (vcrpy "
+        "compares every recorded request's body with each request, and builds a diff for each that differs; "
+        "convotest looks requests up by key). What it adds is per process and per run: loading the tokenizer "
+        "(tiktoken's o200k file, ~0.5 s), importing deepdiff (~0.3 s, for failure diffs only) and jsonschema, "
+        "and keeping every item's result — transcript and parsed traffic — until the session ends, for the "
+        "summary and reports: a larger heap makes each full collection of the cyclic GC slower (table above). "
+        "Those live in the plugin, the tokenizer loader and `context.py`, not in the benchmarked replay path."
+    )
+    notes.append(
+        profile_table(
+            profile_pytest((*CONVO_PLUGIN, "scenarios"), corpus),
+            "Profile of one convotest replay run (cProfile, top entries by own time):",
+        )
+    )
+    return notes
+
+
+def _arms(corpus: Path, base: Path) -> list[tuple[str, tuple[str, ...], Path]]:
+    return [("convotest", (*CONVO_PLUGIN, "scenarios"), corpus), ("pytest-recording", RECORDING_PLUGIN, base)]
 
 
 def _runs(values: list[float]) -> str:

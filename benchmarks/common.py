@@ -292,13 +292,29 @@ def pytest_cmd(*args: str) -> list[str]:
 
 def run_checked(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 1200) -> str:
     """Run a command; raise with its output when it fails. Returns stdout."""
+    return run_process(cmd, cwd, env, timeout).stdout
+
+
+def run_process(
+    cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 1200
+) -> subprocess.CompletedProcess[str]:
+    """Run a command; raise with its output when it fails."""
     proc = subprocess.run(
         cmd, cwd=cwd, env=env or clean_env(), capture_output=True, text=True, timeout=timeout, check=False
     )
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
         raise RuntimeError(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{tail}")
-    return proc.stdout
+    return proc
+
+
+def gc_probe(args: Sequence[str], cwd: Path) -> tuple[float, str, int] | None:
+    """One ``pytest`` run (as ``pytest_cmd(*args)``) with the cyclic GC's time measured (``gcprobe``)."""
+    from benchmarks import gcprobe
+
+    cmd = pytest_cmd(*args)
+    proc = run_process([cmd[0], "-m", "benchmarks.gcprobe", *cmd[3:]], cwd)
+    return gcprobe.parse(proc.stderr)
 
 
 def free_port() -> int:
