@@ -15,8 +15,10 @@ What differs from vcrpy's own YAML serializer (see docs/cassettes.md):
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +30,8 @@ from convotest.sse import parse_sse, render_sse
 
 __all__ = [
     "FORMAT_VERSION",
+    "JsonBody",
+    "collector_paused",
     "deserialize",
     "dump_yaml",
     "expand_history",
@@ -104,6 +108,24 @@ def _build(node: Any, loader: Any, memo: dict[int, Any]) -> Any:
     raise _Unusual
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a large document is built.
+
+    Building a 1,000-turn cassette allocates about a million containers; the collections those
+    allocations trigger walk the growing document again and again (most of the load time). Nothing
+    built here needs collecting meanwhile; the collector runs as usual afterwards.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def load_yaml(text: str) -> Any:
     """Parse YAML safely, with libyaml when it is installed.
 
@@ -113,13 +135,14 @@ def load_yaml(text: str) -> Any:
     """
     loader = _FastLoader(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        try:
-            return _build(node, loader, {})
-        except _Unusual:
-            return loader.construct_document(node)
+        with collector_paused():
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            try:
+                return _build(node, loader, {})
+            except _Unusual:
+                return loader.construct_document(node)
     finally:
         loader.dispose()
 
@@ -249,8 +272,13 @@ def _encode_body(body: Any, content_type: str, interner: _Interner, *, response:
     return {"string": text}
 
 
-def expand_history(interactions: list[Any], path: str = "<cassette>") -> None:
-    """Resolve ``extends`` deltas in place, so every request body holds its whole history again."""
+def expand_history(interactions: list[Any], path: str = "<cassette>") -> dict[int, int]:
+    """Resolve ``extends`` deltas in place, so every request body holds its whole history again.
+
+    Returns, for each interaction that extended another, the 0-based index of the one it extended. The
+    expanded lists share their items with the earlier ones (read-only).
+    """
+    extended: dict[int, int] = {}
     for number, interaction in enumerate(interactions, 1):
         try:
             body = interaction["request"]["body"]
@@ -273,6 +301,21 @@ def expand_history(interactions: list[Any], path: str = "<cassette>") -> None:
             raise CassetteError(path, f"{where} #{target}.{name} is not a list; re-record it")
         body["json"] = {**body["json"], name: [*earlier, *own]}
         del body["extends"]
+        extended[number - 1] = target - 1
+    return extended
+
+
+@dataclass
+class JsonBody:
+    """A recorded JSON request body kept parsed (its history expanded); rendered to text on demand."""
+
+    data: Any
+    #: 0-based index of the interaction whose history list this body's repeats, if it was stored as a delta.
+    extends: int | None = None
+
+    def text(self) -> str:
+        """The body as compact JSON text, as a client would have sent it."""
+        return json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
 
 
 def _decode_body(body: Any, where: str, path: str) -> str | bytes:
@@ -356,8 +399,11 @@ def serialize(cassette_dict: dict[str, Any]) -> str:
     return dump_yaml(out)
 
 
-def deserialize(cassette_string: str, path: str = "<cassette>") -> dict[str, Any]:
-    """vcrpy serializer: YAML back to vcrpy's dict, bodies as strings. Raises ``CassetteError``."""
+def deserialize(cassette_string: str, path: str = "<cassette>", *, parsed_requests: bool = False) -> dict[str, Any]:
+    """vcrpy serializer: YAML back to vcrpy's dict, bodies as strings. Raises ``CassetteError``.
+
+    With ``parsed_requests``, JSON request bodies stay parsed as ``JsonBody`` (no text is rendered).
+    """
     try:
         data = load_yaml(cassette_string)
     except yaml.YAMLError as exc:
@@ -384,7 +430,7 @@ def deserialize(cassette_string: str, path: str = "<cassette>") -> dict[str, Any
             f"its header lists {len(turns)} interactions but it holds {len(data['interactions'])} "
             "(truncated or hand-edited?); delete it and re-record",
         )
-    expand_history(data["interactions"], path)
+    extended = expand_history(data["interactions"], path)
     interactions = []
     for number, interaction in enumerate(data["interactions"], 1):
         where = f"interaction #{number}"
@@ -398,7 +444,11 @@ def deserialize(cassette_string: str, path: str = "<cassette>") -> dict[str, Any
             ) from None
         if not isinstance(request["method"], str) or not isinstance(request["uri"], str):
             raise CassetteError(path, f"{where} request: method and uri must be text; re-record it")
-        request["body"] = _decode_body(request.get("body"), f"{where} request", path)
+        raw_body = request.get("body")
+        if parsed_requests and isinstance(raw_body, dict) and "json" in raw_body:
+            request["body"] = JsonBody(raw_body["json"], extended.get(number - 1))
+        else:
+            request["body"] = _decode_body(raw_body, f"{where} request", path)
         request["headers"] = _decode_headers(request.get("headers"), f"{where} request", path)
         response["status"] = _decode_status(response["status"], f"{where} response", path)
         if "body" not in response:

@@ -10,6 +10,7 @@ rename, so an interrupted or failed recording never touches the previous cassett
 from __future__ import annotations
 
 import contextlib
+import copy
 import glob
 import os
 import secrets
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import vcr
 import vcr.cassette
@@ -27,9 +29,12 @@ from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.record_mode import RecordMode
 
 from convotest.errors import CassetteError
+from convotest.incremental_json import HISTORY_FIELDS, HistoryParser, ParsedBody
 from convotest.recording import cassette_format
-from convotest.recording.matching import IdCanonicaliser, RequestShape, request_shape
+from convotest.recording.matching import IdCanonicaliser, RequestShape, Shaper
 from convotest.recording.scrub import Scrubber
+
+_HISTORY_FIELDS = HISTORY_FIELDS
 
 __all__ = ["RECORD_MODES", "CassetteSession", "NoMatch", "is_no_match", "open_cassette"]
 
@@ -58,6 +63,40 @@ class NoMatch:
     cassette_missing: bool
 
 
+class _LoadedRequest(vcr.request.Request):  # type: ignore[misc]
+    """A request read from a cassette: a JSON body stays parsed until something reads its bytes.
+
+    Replay matches on the parsed body; rendering thousands of resent histories back to text at load
+    time would cost as much as the cassette is long, for nothing.
+    """
+
+    parsed: cassette_format.JsonBody | None = None
+    _raw: Any = None
+
+    def __init__(self, method: str, uri: str, body: Any, headers: Any) -> None:
+        parsed = body if isinstance(body, cassette_format.JsonBody) else None
+        super().__init__(method, uri, None if parsed is not None else body, headers)
+        self.parsed = parsed
+
+    @property
+    def _body(self) -> Any:
+        if self._raw is None and self.parsed is not None:
+            self._raw = self.parsed.text().encode("utf-8")
+        return self._raw
+
+    @_body.setter
+    def _body(self, value: Any) -> None:
+        self._raw = value
+        if value is not None:
+            self.parsed = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _LoadedRequest:
+        # vcrpy deep-copies every request it filters; the parsed body is read-only, so it is shared.
+        clone = copy.copy(self)
+        clone.headers = copy.deepcopy(self.headers, memo)
+        return clone
+
+
 class _AtomicPersister:
     """vcrpy persister: our format, errors as ``CassetteError``, writes via temp file + rename."""
 
@@ -74,8 +113,8 @@ class _AtomicPersister:
             raise CassetteError(path, f"cannot be read ({exc.strerror or exc}); check its permissions") from None
         if not text.strip():
             raise CassetteError(path, "the cassette is empty; delete it and re-record")
-        data = cassette_format.deserialize(text, str(path))
-        requests = [vcr.request.Request._from_dict(i["request"]) for i in data["interactions"]]
+        data = cassette_format.deserialize(text, str(path), parsed_requests=True)
+        requests = [_LoadedRequest(**i["request"]) for i in data["interactions"]]
         responses = [i["response"] for i in data["interactions"]]
         return requests, responses, data.get("metadata") or {}
 
@@ -145,6 +184,8 @@ class _IndexedCassette(vcr.cassette.Cassette):  # type: ignore[misc]
     """A vcrpy cassette whose lookups are dict hits on canonical request keys, in recorded order."""
 
     volatile: tuple[str, ...] = ()
+    #: Replaces secrets in text (the run's scrubber), applied to live bodies before matching.
+    scrub: Callable[[str], str] | None = None
     header: dict[str, Any] = {}  # noqa: RUF012 - replaced per run by open_cassette's subclass
     #: Start empty even when a file exists (``rewrite``); the file is replaced only on success.
     fresh: bool = False
@@ -157,10 +198,15 @@ class _IndexedCassette(vcr.cassette.Cassette):  # type: ignore[misc]
     def _load(self) -> None:
         self._index: dict[tuple[str, str, str, str], deque[int]] = defaultdict(deque)
         self._shapes: list[RequestShape] = []
+        self._shaper = Shaper(self.volatile, self.scrub)
         self._recorded_ids = IdCanonicaliser()
+        self._recorded_parser = HistoryParser()
+        self._recorded_last: dict[str, RequestShape] = {}
         self._live_ids = IdCanonicaliser()
-        #: The last live request shaped: (request, live id map it was shaped against, its size, shape, ids).
-        self._shaped: tuple[Any, IdCanonicaliser, int, RequestShape | None, IdCanonicaliser] | None = None
+        self._live_parser = HistoryParser()
+        self._live_last: dict[str, RequestShape] = {}
+        #: The last live request shaped: (request, size of the live id map then, its shape, its id map fork).
+        self._shaped: tuple[Any, int, RequestShape | None, IdCanonicaliser] | None = None
         self._turns: dict[int, int | None] = {}
         self.last_no_match: NoMatch | None = None
         self.file_existed = Path(self._path).is_file()
@@ -168,7 +214,9 @@ class _IndexedCassette(vcr.cassette.Cassette):  # type: ignore[misc]
             return
         self._loading = True
         try:
-            super()._load()
+            # Reading, indexing and shaping a long cassette builds a large acyclic structure (see load_yaml).
+            with cassette_format.collector_paused():
+                super()._load()
         finally:
             self._loading = False
         metadata: dict[str, Any] = getattr(self, "_metadata", None) or {}
@@ -183,7 +231,7 @@ class _IndexedCassette(vcr.cassette.Cassette):  # type: ignore[misc]
         if len(self.data) == before:
             return
         stored, stored_response = self.data[-1]
-        shape = request_shape(stored.method, stored.uri, stored.body, self._recorded_ids, self.volatile)
+        shape = self._shape_recorded(stored)
         self._recorded_ids.learn(stored_response.get("body", {}).get("string", b""))
         self._shapes.append(shape)
         if getattr(self, "_loading", False):
@@ -192,25 +240,52 @@ class _IndexedCassette(vcr.cassette.Cassette):  # type: ignore[misc]
         else:
             self._turns[id(stored)] = self.turn_source()
 
+    def _shape_recorded(self, stored: Any) -> RequestShape:
+        """A recorded request's shape; a body stored as a delta costs only the items it added."""
+        route = f"{stored.method.upper()} {stored.parsed_uri.path.rstrip('/')}"
+        parsed = getattr(stored, "parsed", None)
+        base: RequestShape | None = None
+        if isinstance(parsed, cassette_format.JsonBody):
+            data = parsed.data
+            name = next((f for f in _HISTORY_FIELDS if isinstance(data, dict) and isinstance(data.get(f), list)), None)
+            shared = 0
+            if parsed.extends is not None and name is not None:
+                base = self._shapes[parsed.extends]
+                if base.history is not None and base.history.field == name:
+                    shared = base.history.count
+            body = ParsedBody(data, field=name, shared=shared)
+        else:
+            body = self._recorded_parser.parse(stored.body, route)
+            base = self._recorded_last.get(route)
+        shape = self._shaper.shape(stored.method, stored.uri, body, self._recorded_ids, base)
+        self._recorded_last[route] = shape
+        return shape
+
     def _live_shape(self, request: Any) -> RequestShape | None:
         return self._shape_live(request)[0]
 
     def _shape_live(self, request: Any) -> tuple[RequestShape | None, IdCanonicaliser]:
         """The request's matching shape, and the live id map as it will be once the request is played.
 
-        vcrpy asks about one request several times (``can_play_response_for``, then ``play_response``);
-        each time it would deep-copy and scrub the request again, so the last answer is kept until the
-        live id map changes.
+        vcrpy asks about one request several times (``can_play_response_for``, then ``play_response``), so
+        the last answer is kept until the live id map changes. The body is not scrubbed as a whole here:
+        the shaper scrubs each part it has not seen before, so a resent history is not scanned again.
         """
         live = self._live_ids
         cached = self._shaped
-        if cached is not None and cached[0] is request and cached[1] is live and cached[2] == len(live.seen):
-            return cached[3], cached[4]
-        filtered = self._before_record_request(request)
-        # Probe with a copy of the live id map: a request's ids count as seen only once it is played.
-        probe = IdCanonicaliser(dict(live.seen), dict(live.counts))
-        shape = request_shape(filtered.method, filtered.uri, filtered.body, probe, self.volatile) if filtered else None
-        self._shaped = (request, live, len(live.seen), shape, probe)
+        if cached is not None and cached[0] is request and cached[1] == len(live.seen):
+            return cached[2], cached[3]
+        # Filter a body-less copy: ignored hosts, secrets in the uri; the body is shaped from the original.
+        filtered = self._before_record_request(vcr.request.Request(request.method, request.uri, b"", request.headers))
+        # A request's ids count as seen only once it is played: shape against a fork of the live id map.
+        probe = live.fork()
+        shape: RequestShape | None = None
+        if filtered:
+            route = f"{filtered.method.upper()} {urlsplit(filtered.uri).path.rstrip('/')}"
+            body = self._live_parser.parse(request.body if isinstance(request.body, bytes | str) else None, route)
+            shape = self._shaper.shape(filtered.method, filtered.uri, body, probe, self._live_last.get(route))
+            self._live_last[route] = shape
+        self._shaped = (request, len(live.seen), shape, probe)
         return shape, probe
 
     def _next_index(self, request: Any) -> int | None:
@@ -235,7 +310,7 @@ class _IndexedCassette(vcr.cassette.Cassette):  # type: ignore[misc]
             raise vcr.errors.UnhandledHTTPRequestError(f"The cassette ({self._path!r}) has no match for {request!r}")
         index = queue.popleft()
         # Played: the ids this request introduced are now seen.
-        self._live_ids = probe
+        probe.commit()
         stored_request, response = self.data[index]
         self._live_ids.learn(response.get("body", {}).get("string", b""))
         if self.play_counts[index] == 0 and index < self._loaded_count:
@@ -346,7 +421,8 @@ def open_cassette(
                 del request.headers[name]
             elif isinstance(request.headers[name], str):
                 request.headers[name] = scrubber.text(request.headers[name])
-        if request.body:
+        # A body loaded from a cassette was scrubbed when it was recorded (and stays parsed until read).
+        if getattr(request, "parsed", None) is None and request.body:
             request.body = scrubber.data(request.body)
         return request
 
@@ -372,6 +448,7 @@ def open_cassette(
         (_IndexedCassette,),
         {
             "volatile": volatile_fields,
+            "scrub": staticmethod(scrubber.text),
             "header": header,
             "fresh": record_mode == "rewrite",
             "turn_source": staticmethod(turn_source),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from convotest.recording.matching import IdCanonicaliser, explain_difference, render_diff, request_shape
+from convotest.incremental_json import HistoryParser
+from convotest.recording.matching import IdCanonicaliser, Shaper, explain_difference, render_diff, request_shape
 from convotest.recording.scrub import Scrubber
 
 
@@ -63,3 +65,55 @@ def test_a_literal_secret_cut_short_by_an_ellipsis_is_still_removed() -> None:
     # Fewer than six characters of it say nothing of the secret; text without the ellipsis is left alone.
     assert scrub.text("tok-s…") == "tok-s…"
     assert scrub.text("tok-super is fine") == "tok-super is fine"
+
+
+def _manual_bodies(turns: int, secret: str = "") -> list[str]:
+    history: list[Any] = []
+    bodies = []
+    for k in range(turns):
+        history.append({"role": "user", "content": f"turn {k} {secret}".strip()})
+        bodies.append(json.dumps({"model": "m", "input": list(history), "metadata": {"run": str(k)}}))
+        history.append({"type": "message", "id": f"msg_{k:08d}abc", "content": [{"type": "output_text", "text": "ok"}]})
+    return bodies
+
+
+def test_a_continued_history_shapes_as_if_shaped_whole() -> None:
+    shaper, ids, parser = Shaper(["metadata"]), IdCanonicaliser(), HistoryParser()
+    last = None
+    for body in _manual_bodies(5):
+        shape = shaper.shape("POST", "http://h/v1/responses", parser.parse(body, "r"), ids, last)
+        whole = request_shape("POST", "http://h/v1/responses", body, IdCanonicaliser(), ["metadata"])
+        assert shape.key == whole.key
+        assert json.loads(shape.body) == whole.parsed_body()
+        last = shape
+    # The last request keeps only what it added (assistant reply, new user message); the rest is its base's.
+    assert shape.history is not None
+    assert shape.history.own == (
+        '{"content":[{"text":"ok","type":"output_text"}],"id":"<msg#4>","type":"message"}',
+        '{"content":"turn 4","role":"user"}',
+    )
+    assert shape.history.base is not None and shape.history.shared == shape.history.base.count == 7
+
+
+def test_a_changed_item_anywhere_in_the_history_changes_the_key() -> None:
+    bodies = _manual_bodies(4)
+    changed = json.loads(bodies[-1])
+    changed["input"][3]["content"][0]["text"] = "not ok"
+    a = request_shape("POST", "http://h/v1/responses", bodies[-1], IdCanonicaliser())
+    b = request_shape("POST", "http://h/v1/responses", json.dumps(changed), IdCanonicaliser())
+    assert a.key != b.key
+    assert explain_difference(a, b) == ["body.input[3].content[0].text: 'ok' → 'not ok'"]
+
+
+def test_secrets_in_a_history_are_scrubbed_before_matching() -> None:
+    scrub = Scrubber.from_config().text
+    live = request_shape("POST", "http://h/v1/r", _manual_bodies(2, "sk-livecanary12345")[-1], IdCanonicaliser())
+    shaper = Shaper(scrub=scrub)
+    scrubbed_live = shaper.shape(
+        "POST", "http://h/v1/r", HistoryParser().parse(_manual_bodies(2, "sk-livecanary12345")[-1]), IdCanonicaliser()
+    )
+    recorded = shaper.shape(
+        "POST", "http://h/v1/r", HistoryParser().parse(_manual_bodies(2, "<redacted>")[-1]), IdCanonicaliser()
+    )
+    assert scrubbed_live.key == recorded.key != live.key
+    assert "sk-livecanary" not in scrubbed_live.body

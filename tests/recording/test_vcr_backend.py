@@ -11,6 +11,7 @@ import httpx2
 import pytest
 
 from convotest.recording import cassette_format
+from convotest.recording.matching import explain_difference
 from convotest.recording.scrub import Scrubber
 from convotest.recording.vcr_backend import is_no_match, open_cassette
 
@@ -123,3 +124,68 @@ def test_new_episodes_appends_and_tags_turns(tmp_path: Path, echo_server: str) -
     data = cassette_format.load_yaml(path.read_text())
     assert [i["request"]["body"]["json"]["input"] for i in data["interactions"]] == ["one", "two"]
     assert data["metadata"]["convotest"]["turns"] == [0, 1]
+
+
+def _history_bodies(turns: int, secret: str = "") -> list[dict[str, Any]]:
+    """A manual-mode conversation: each body resends every earlier message."""
+    history: list[dict[str, Any]] = []
+    bodies = []
+    for k in range(turns):
+        history.append({"role": "user", "content": f"message {k} {secret}".strip()})
+        bodies.append({"model": "m", "input": list(history), "store": False})
+    return bodies
+
+
+@pytest.fixture
+def history_cassette(tmp_path: Path, echo_server: str) -> tuple[Path, list[dict[str, Any]], list[Any]]:
+    path = tmp_path / "c.yaml"
+    bodies = _history_bodies(30, "sk-bodycanary1234567")
+    return path, bodies, _record(path, echo_server, bodies)
+
+
+def test_resent_histories_replay_from_deltas(
+    history_cassette: tuple[Path, list[dict[str, Any]], list[Any]], no_network: None
+) -> None:
+    path, bodies, recorded = history_cassette
+    text = path.read_text()
+    assert "sk-bodycanary" not in text and text.count("extends:") == 29
+    # The live bodies still hold the secret; they match the scrubbed recording all the same.
+    replayed = _record(path, "http://127.0.0.1:9/v1", bodies, mode="none")
+    assert [r["id"] for r in replayed] == [r["id"] for r in recorded]
+
+
+def test_drift_deep_in_a_resent_history_is_explained(
+    history_cassette: tuple[Path, list[dict[str, Any]], list[Any]], no_network: None
+) -> None:
+    path, bodies, _ = history_cassette
+    drifted = json.loads(json.dumps(bodies))
+    drifted[20]["input"][7]["content"] = "changed"
+    with (
+        open_cassette(
+            path, record_mode="none", scrubber=Scrubber.from_config(), header={}, turn_source=lambda: 0
+        ) as session,
+        httpx2.Client() as client,
+    ):
+        for body in drifted[:20]:
+            _post(client, "http://127.0.0.1:9/v1", body)
+        with pytest.raises(Exception) as info:
+            _post(client, "http://127.0.0.1:9/v1", drifted[20])
+        assert is_no_match(info.value)
+        found = session.no_match()
+    assert found is not None and found.closest is not None
+    number, shape = found.closest
+    assert number == 21
+    assert explain_difference(shape, found.shape) == ["body.input[7].content: 'message 7 <redacted>' → 'changed'"]
+
+
+def test_new_episodes_keeps_the_loaded_histories(
+    history_cassette: tuple[Path, list[dict[str, Any]], list[Any]], echo_server: str
+) -> None:
+    path, _, _ = history_cassette
+    before = cassette_format.deserialize(path.read_text())["interactions"]
+    more = _history_bodies(31, "sk-bodycanary1234567")
+    _record(path, echo_server, more, mode="new_episodes")
+    after = cassette_format.deserialize(path.read_text())["interactions"]
+    assert [i["request"]["body"] for i in after[:30]] == [i["request"]["body"] for i in before]
+    assert len(after) == 31
+    assert json.loads(after[30]["request"]["body"])["input"][-1] == {"role": "user", "content": "message 30 <redacted>"}
