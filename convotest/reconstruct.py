@@ -276,7 +276,14 @@ class _Builder:
         self._by_item_id: dict[str, tuple[Any, list[ContextItem]]] = {}
         self._remembered: set[int] = set()
         # per API (chat or not): the previous request's raw history and the items parsed from each entry
-        self._prev: dict[bool, tuple[Sequence[Any], Sequence[list[ContextItem]]]] = {}
+        #: Per API (chat or not): the last history list, its items parsed one by one, flattened, and whether
+        #: it holds item references.
+        self._prev: dict[bool, tuple[Sequence[Any], Sequence[list[ContextItem]], Sequence[ContextItem], bool]] = {}
+        #: How many leading items of the list ``history`` last returned are the previous list's, reused whole.
+        self.reused = 0
+        #: For the last Responses input: its reasoning items lacking encrypted_content, and whether its items
+        #: were remembered (so the next call, resending them, only looks at what it adds).
+        self._last_input: tuple[list[ContextItem], bool] = ([], False)
         self.items_by_id: dict[str, ContextItem] = {}
         self.unstored_ids: set[str] = set()
         self.server_compactions: set[str] = set()
@@ -344,31 +351,44 @@ class _Builder:
     def history(self, raw_items: Any, *, chat: bool, notes: list[str] | None = None) -> list[ContextItem]:
         """Parse a request's messages/input, reusing the previous request's items for the common prefix.
 
-        Manual modes resend the whole history every turn, as fresh dicts when the body was parsed from
-        JSON; comparing each to the previous request's item (C-level ``==``) is much cheaper than parsing.
+        Manual modes resend the whole history every turn. When it was parsed incrementally (or loaded from a
+        cassette) the resent items are the previous request's very objects, and one C-level list comparison
+        (identity short-circuits it) finds the whole previous list repeated; otherwise items are compared
+        one by one, which is still much cheaper than parsing them.
         """
+        self.reused = 0
         if not isinstance(raw_items, list):
+            self._prev.pop(chat, None)
             return self.items(raw_items, chat=chat, notes=notes)
-        prev_raw, prev_parsed = self._prev.get(chat, ((), ()))
-        out: list[ContextItem] = []
-        per_item: list[list[ContextItem]] = []
-        n = 0
-        limit = min(len(raw_items), len(prev_raw))
-        while n < limit:
-            obj, old = raw_items[n], prev_raw[n]
-            if obj is not old and obj != old:
-                break
-            if type(obj) is dict and obj.get("type") == "item_reference":
-                break  # resolved afresh: its notes depend on the state now
-            out.extend(prev_parsed[n])
-            per_item.append(prev_parsed[n])
-            n += 1
+        prev_raw, prev_parsed, prev_out, prev_refs = self._prev.get(chat, ((), (), (), False))
+        size = len(prev_raw)
+        if size and not prev_refs and len(raw_items) >= size and raw_items[:size] == prev_raw:
+            # item_reference items are resolved afresh (their notes depend on the state now): none here.
+            per_item = list(prev_parsed)
+            out = list(prev_out)
+            n = size
+            self.reused = len(out)
+        else:
+            out, per_item, n = [], [], 0
+            limit = min(len(raw_items), size)
+            while n < limit:
+                obj, old = raw_items[n], prev_raw[n]
+                if obj is not old and obj != old:
+                    break
+                if type(obj) is dict and obj.get("type") == "item_reference":
+                    break
+                out.extend(prev_parsed[n])
+                per_item.append(prev_parsed[n])
+                n += 1
+        refs = False
         for obj in raw_items[n:]:
             parsed = self.items([obj], chat=chat, notes=notes)
             out.extend(parsed)
             per_item.append(parsed)
-        self._prev[chat] = (raw_items, per_item)
-        return out
+            refs = refs or (type(obj) is dict and obj.get("type") == "item_reference")
+        # The prefix reused above holds no reference (the loop stops at one), so only new items can.
+        self._prev[chat] = (raw_items, per_item, out, refs)
+        return list(out)
 
     def _reference(self, obj: Mapping[str, Any], notes: list[str] | None) -> ContextItem:
         ref = obj.get("id")
@@ -690,15 +710,24 @@ class _Builder:
                         "none (instructions are not carried over a previous_response_id chain)"
                     )
         new_items = self.history(req.get("input"), chat=False, notes=notes)
+        # A manual-mode history repeats the previous input whole: only what it adds is looked at again.
+        reused = self.reused
+        last_bare, last_remembered = self._last_input
+        bare = list(last_bare) if reused else []
+        bare.extend(
+            it
+            for it in new_items[reused:]
+            if it.kind == "reasoning" and isinstance(it.raw, Mapping) and not it.raw.get("encrypted_content")
+        )
+        self._last_input = (bare, False)
         if any(n.startswith("item_reference") and "not in this traffic" in n for n in notes):
             partial = True
         if not stored:
-            for it in new_items:
-                if it.kind == "reasoning" and isinstance(it.raw, Mapping) and not it.raw.get("encrypted_content"):
-                    notes.append(
-                        f"reasoning item {_raw_id(it.raw)} sent under store:false without encrypted_content; "
-                        "the API cannot resolve it (request include=['reasoning.encrypted_content'])"
-                    )
+            for it in bare:
+                notes.append(
+                    f"reasoning item {_raw_id(it.raw)} sent under store:false without encrypted_content; "
+                    "the API cannot resolve it (request include=['reasoning.encrypted_content'])"
+                )
         window = self._apply_server_compaction([*base, *new_items])
 
         out_raw: list[dict[str, Any]] = []
@@ -718,7 +747,8 @@ class _Builder:
                     i.text for i in out_items if i.kind == "message" and i.role == "assistant" and i.text is not None
                 ]
                 reply = "".join(texts) if texts else ("" if out_items else None)
-            self.remember(new_items, stored=stored)
+            self.remember(new_items[reused:] if reused and last_remembered else new_items, stored=stored)
+            self._last_input = (bare, True)
             self.remember(out_items, stored=stored)
             if endpoint == "responses":
                 for it in out_items:

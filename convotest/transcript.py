@@ -149,10 +149,26 @@ class Transcript:
     exchanges: list[Exchange]
     scenario: str | None = None
     mode: str | None = None
+    #: ``turns`` grouped by scenario turn, and the length of ``turns`` when grouped (rebuilt when it changes).
+    _by_turn: tuple[int, dict[int | None, list[TurnRecord]]] = field(
+        default=(-1, {}), init=False, repr=False, compare=False
+    )
 
     def for_turn(self, turn: int) -> list[TurnRecord]:
         """The model calls made while driving scenario turn ``turn`` (0-based)."""
-        return [t for t in self.turns if t.turn == turn]
+        # Checks ask once per scenario turn: group once rather than scan every call each time.
+        size, groups = self._by_turn
+        if size != len(self.turns) or (groups and self._stale(groups)):
+            groups = {}
+            for record in self.turns:
+                groups.setdefault(record.turn, []).append(record)
+            self._by_turn = (len(self.turns), groups)
+        return list(groups.get(turn, ()))
+
+    def _stale(self, groups: dict[int | None, list[TurnRecord]]) -> bool:
+        """Whether ``turns`` was replaced or reordered since it was grouped (same length)."""
+        first = self.turns[0] if self.turns else None
+        return first is not None and groups.get(first.turn, [None])[0] is not first
 
     def last_for_turn(self, turn: int) -> TurnRecord | None:
         """The last model call of scenario turn ``turn``: the one its expectations are checked on."""

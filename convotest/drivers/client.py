@@ -21,6 +21,7 @@ import httpx2
 import openai
 
 from convotest.errors import ConfigError
+from convotest.incremental_json import HistoryParser
 from convotest.sse import parse_sse
 from convotest.transcript import Exchange
 
@@ -56,6 +57,8 @@ class TrafficLog:
         #: The 0-based scenario turn being driven; ``drive`` sets it before each turn.
         self.turn: int | None = None
         self._lock = threading.Lock()
+        # Request bodies of manual modes resend the history: parse only what each adds (items are shared).
+        self._requests = HistoryParser()
 
     def __len__(self) -> int:
         return len(self.exchanges)
@@ -79,7 +82,9 @@ class TrafficLog:
         raw_response_body: bytes,
     ) -> Exchange:
         """Parse one finished exchange and append it; returns the ``Exchange``."""
-        request_json, request_text = _parse_body(request_body)
+        with self._lock:
+            parsed = self._requests.parse(request_body, f"{request.method} {request.url.path}")
+        request_json, request_text = parsed.data, parsed.text
         body = _decode(response, raw_response_body)
         content_type = response.headers.get("content-type", "")
         events: list[dict[str, Any]] | None = None
