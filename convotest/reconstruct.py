@@ -455,7 +455,10 @@ class _Builder:
             if key in seen:
                 continue
             seen.add(key)
-            rid = _raw_id(it.raw)
+            raw = it.raw
+            if isinstance(raw, Mapping) and raw.get("type") == "item_reference":
+                continue  # an unresolved reference stands for the item; it must not become it
+            rid = _raw_id(raw)
             if rid is not None:
                 self.items_by_id[rid] = it
                 if not stored:

@@ -761,3 +761,50 @@ def test_chaining_to_a_deleted_response_is_noted() -> None:
         "previous_response_id resp_d was deleted earlier in this traffic; the API answers 400 "
         "previous_response_not_found"
     ]
+
+
+# ------------------------------------------------------------------------- a history resent whole
+
+
+def _resent(*inputs: list[Any], store: bool = False) -> list[Exchange]:
+    """Requests whose input lists share their leading items as objects, as parsed incrementally."""
+    return [resp(n, {"input": items, "store": store}, [out_msg(f"r{n}")], turn=n) for n, items in enumerate(inputs)]
+
+
+def test_a_bare_reasoning_item_is_noted_on_every_turn_that_resends_it() -> None:
+    bare, u1, u2, u3 = reasoning("rs_7", encrypted=None), user("a"), user("b"), user("c")
+    first = [u1, bare]
+    second = [*first, u2]  # the very objects again, as a client appending to its history sends them
+    third = [*second, user("c2"), u3]
+    t = build_transcript(_resent(first, second, third))
+    note = (
+        "reasoning item rs_7 sent under store:false without encrypted_content; the API cannot resolve it "
+        "(request include=['reasoning.encrypted_content'])"
+    )
+    assert [rec.notes for rec in t.turns] == [[note], [note], [note]]
+    assert [len(rec.context) for rec in t.turns] == [2, 3, 5]
+
+
+def test_a_resent_history_of_equal_but_not_identical_items_rebuilds_the_same() -> None:
+    shared = [user("a"), out_msg("x", "msg_a"), user("b")]
+    copied = json.loads(json.dumps(shared))
+    by_identity = build_transcript(_resent(shared[:1], shared))
+    by_value = build_transcript(_resent(shared[:1], copied))
+    assert [ctx(rec) for rec in by_identity.turns] == [ctx(rec) for rec in by_value.turns]
+
+
+def test_an_item_reference_in_a_resent_history_is_resolved_every_turn() -> None:
+    ref = {"type": "item_reference", "id": "msg_gone"}
+    first = [user("a"), ref]
+    t = build_transcript(_resent(first, [*first, user("b")], store=True))
+    assert [rec.partial for rec in t.turns] == [True, True]
+    note = "item_reference msg_gone is not in this traffic; the context is partial"
+    assert [rec.notes for rec in t.turns] == [[note], [note]]
+
+
+def test_a_string_input_between_lists_breaks_the_reuse() -> None:
+    first = [user("a"), reasoning("rs_8", encrypted=None)]
+    t = build_transcript(_resent(first, "just text", [*first, user("b")]))  # type: ignore[arg-type]
+    assert [ctx(rec) for rec in t.turns][1] == [("message", "user", "just text")]
+    assert [len(rec.notes) for rec in t.turns] == [1, 0, 1]
+    assert ctx(t.turns[2])[-1] == ("message", "user", "b")
