@@ -365,23 +365,34 @@ class TokenCounter:
         self._texts[key] = n
         return n
 
-    def prime(self, texts: Iterable[str], *, encoding: str) -> None:
+    def prime(self, texts: Iterable[str], *, encoding: str) -> dict[str, int]:
         """Count many texts at once, filling the text cache: one tiktoken call for all the uncached ones.
 
-        With the default encoder the texts are joined with ``<|endoftext|>`` and encoded with that special
-        token allowed: tiktoken encodes the text between special tokens separately, so each count is exactly
-        what encoding the text alone gives, at the cost of a single call instead of one per text.
+        Returns the count of every text given (and of the empty text, 0). With the default encoder the texts
+        are joined with ``<|endoftext|>`` and encoded with that special token allowed: tiktoken encodes the
+        text between special tokens separately, so each count is exactly what encoding the text alone gives,
+        at the cost of a single call instead of one per text.
         """
-        todo = list(dict.fromkeys(t for t in texts if t and (encoding, t) not in self._texts))
+        counts = {"": 0}
+        todo: list[str] = []
+        cache = self._texts
+        for text in dict.fromkeys(texts):
+            hit = cache.get((encoding, text))
+            if hit is not None:
+                counts[text] = hit
+            elif text:
+                todo.append(text)
         if not todo:
-            return
-        if len(self._texts) + len(todo) > self._max_entries:
-            self._texts.clear()
-        counts = _batch_count(encoding, todo) if self._encoder is _tiktoken_count else None
-        if counts is None:
-            counts = [self._encoder(encoding, text) for text in todo]
+            return counts
+        if len(cache) + len(todo) > self._max_entries:
+            cache.clear()
+        fresh = _batch_count(encoding, todo) if self._encoder is _tiktoken_count else None
+        if fresh is None:
+            fresh = [self._encoder(encoding, text) for text in todo]
         self.encoded += len(todo)
-        self._texts.update(zip([(encoding, text) for text in todo], counts, strict=True))
+        cache.update(zip([(encoding, text) for text in todo], fresh, strict=True))
+        counts.update(zip(todo, fresh, strict=True))
+        return counts
 
     def message(self, role: str, text: str, *, model: str | None = None, name: str | None = None) -> int:
         """One message by the cookbook formula: 3 + role + content (+ 1 + name), per the model's rendering."""
@@ -569,22 +580,28 @@ def _batch_count(encoding: str, texts: Sequence[str]) -> list[int] | None:
         separator = enc.encode_single_token(_BATCH_SEPARATOR)
     except KeyError:
         return None
-    alone = {i for i, text in enumerate(texts) if _BATCH_SEPARATOR in text}
-    joined = [text for i, text in enumerate(texts) if i not in alone]
-    tokens = enc.encode(_BATCH_SEPARATOR.join(joined), allowed_special={_BATCH_SEPARATOR}, disallowed_special=())
+    alone: set[int] = set()
+    joined = _BATCH_SEPARATOR.join(texts)
+    # One separator per gap means no text holds one (none can straddle a gap: no proper prefix of the
+    # separator is also a suffix of it), so the usual case needs no scan of each text.
+    if joined.count(_BATCH_SEPARATOR) != max(len(texts) - 1, 0):
+        alone = {i for i, text in enumerate(texts) if _BATCH_SEPARATOR in text}
+        joined = _BATCH_SEPARATOR.join(text for i, text in enumerate(texts) if i not in alone)
+    tokens = enc.encode(joined, allowed_special={_BATCH_SEPARATOR}, disallowed_special=())
+    batched = len(texts) - len(alone)
     counts: list[int] = []
     start = 0
     find = tokens.index
-    for _ in range(len(joined) - 1):
+    for _ in range(batched - 1):
         end = find(separator, start)
         counts.append(end - start)
         start = end + 1
-    if joined:
+    if batched:
         counts.append(len(tokens) - start)
     if not alone:
         return counts
-    batched = iter(counts)
-    return [_tiktoken_count(encoding, text) if i in alone else next(batched) for i, text in enumerate(texts)]
+    rest = iter(counts)
+    return [_tiktoken_count(encoding, text) if i in alone else next(rest) for i, text in enumerate(texts)]
 
 
 def _endpoint(path: str) -> str:

@@ -127,3 +127,26 @@ def test_growing_context_counts_as_each_call_alone() -> None:
 )
 def test_contexts_that_do_not_simply_extend_are_counted_whole(contexts: list[list[ContextItem]]) -> None:
     assert _annotated(contexts) == _alone(contexts)
+
+
+def test_prime_returns_every_count_cached_or_not() -> None:
+    counter = TokenCounter()
+    assert counter.prime(["hello world", "Sunny"], encoding="o200k_base") == {"": 0, "hello world": 2, "Sunny": 1}
+    again = counter.prime(["Sunny", "", "The capital is Paris.", "Sunny"], encoding="o200k_base")
+    assert again == {"": 0, "Sunny": 1, "The capital is Paris.": 5}
+    assert counter.encoded == 3
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["<|endoftext|>"],
+        ["a<|endoftext|>b", "<|endoftext|>", "c", "plain text"],
+        ["<|endoftext|><|endoftext|>", "x <|endoftext|>"],
+        # half a separator on each side of a gap: still exactly one separator there
+        ["ends with <|endoftext", "|> starts the next"],
+    ],
+)
+def test_prime_counts_texts_holding_the_separator_alone(texts: list[str]) -> None:
+    counts = TokenCounter().prime(texts, encoding="o200k_base")
+    assert [counts[t] for t in texts] == [count_text(t, "gpt-4o") for t in texts]
