@@ -262,10 +262,11 @@ def _parts_text(content: Any) -> tuple[str, list[Mapping[str, Any]]]:
         return content, []
     texts: list[str] = []
     other: list[Mapping[str, Any]] = []
-    for part in content if isinstance(content, Sequence) else [content]:
+    # Parsed JSON holds lists and dicts: testing for them first skips the slower ABC checks.
+    for part in content if type(content) is list or isinstance(content, Sequence) else [content]:
         if isinstance(part, str):
             texts.append(part)
-        elif isinstance(part, Mapping):
+        elif type(part) is dict or isinstance(part, Mapping):
             kind = part.get("type")
             if kind in _TEXT_PARTS or (kind is None and isinstance(part.get("text"), str)):
                 texts.append(str(part.get("text") or ""))
@@ -325,6 +326,72 @@ def _rendered(items: Sequence[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]
         if i < last and not (_is_message(item) and item.get("role") in _KEPT_BEFORE_COMPACTION):
             continue
         yield item
+
+
+def _message_key(r: _Rendering, role: str, name: str, text: str) -> tuple[str, ...]:
+    """The item-cache key of a message of text only: everything its count depends on (``_message_terms``)."""
+    return (r.key, "m", role, name, text)
+
+
+def _item_key(item: Mapping[str, Any], r: _Rendering) -> tuple[str, ...]:
+    """The item-cache key: role + text for plain messages (short and typed forms share it), else canonical JSON."""
+    if _is_message(item) and not item.get("tool_calls"):
+        text, other = _parts_text(item.get("content"))
+        name = item.get("name")
+        key = _message_key(r, str(item["role"]), name if isinstance(name, str) else "", text)
+        return (*key, _canonical(other)) if other else key
+    return (r.key, "j", _canonical(item))
+
+
+def _message_terms(r: _Rendering, role: str, name: str, text: str) -> tuple[int, list[str]]:
+    """A message's framing and texts: 3 + role + content (+ 1 + name), plus what the rendering adds."""
+    n = TOKENS_PER_MESSAGE + (r.per_assistant if role == "assistant" else 0)
+    return (n + TOKENS_PER_NAME, [role, text, name]) if name else (n, [role, text])
+
+
+def _key_terms(key: tuple[str, ...], item: Mapping[str, Any], r: _Rendering) -> tuple[int, list[str]]:
+    """``_item_terms`` of an item, read off its key when that holds everything (a message of text only)."""
+    if len(key) == 5 and key[1] == "m":
+        return _message_terms(r, key[2], key[3], key[4])
+    return _item_terms(item, r)
+
+
+def _item_terms(item: Mapping[str, Any], r: _Rendering) -> tuple[int, list[str]]:
+    """An item's tokens as a constant plus the tokens of some texts, so texts can be counted in one batch first."""
+    if _is_message(item):
+        text, other = _parts_text(item.get("content"))
+        name = item.get("name")
+        n, texts = _message_terms(r, str(item["role"]), name if isinstance(name, str) else "", text)
+        for part in other:
+            if part.get("type") in _IMAGE_PARTS:
+                n += IMAGE_TOKENS_LOW if _image_detail(part) == "low" else IMAGE_TOKENS_HIGH
+            else:
+                # Files, audio and unknown parts: their text fields, if any (estimate).
+                texts += [v for k, v in part.items() if k != "type" and isinstance(v, str)]
+        # Chat assistant tool calls: name + arguments each (estimate).
+        for call in item.get("tool_calls") or []:
+            fn = call.get("function", {}) if isinstance(call, Mapping) else {}
+            n += FUNCTION_CALL_OVERHEAD
+            texts += [str(fn.get("name", "")), str(fn.get("arguments", ""))]
+        return n, texts
+    kind = item.get("type")
+    if kind == "function_call":
+        return TOKENS_PER_MESSAGE + FUNCTION_CALL_OVERHEAD, [str(item.get("name", "")), str(item.get("arguments", ""))]
+    if kind == "function_call_output":
+        output = item.get("output")
+        return TOKENS_PER_MESSAGE + FUNCTION_CALL_OUTPUT_OVERHEAD, [
+            output if isinstance(output, str) else _parts_text(output)[0]
+        ]
+    if kind in _COMPACTION_TYPES:
+        encrypted = item.get("encrypted_content")
+        if isinstance(encrypted, str) and encrypted:
+            return round(len(encrypted) * COMPACTION_TOKENS_PER_CHAR), []
+        # A readable summary (a gateway's ``compaction_summary``): count it as a message's text.
+        text = _parts_text(item.get("summary") or item.get("content") or item.get("text"))[0]
+        return (TOKENS_PER_MESSAGE, [text]) if text else (0, [])
+    # Reasoning items of earlier turns are dropped by the server; item references cannot be resolved
+    # here (the emulator rebuilds them before counting): both count 0, an estimate.
+    return 0, []
 
 
 class TokenCounter:
@@ -406,21 +473,15 @@ class TokenCounter:
         return self._item(item, _rendering(model))
 
     def _item(self, item: Mapping[str, Any], r: _Rendering) -> int:
-        key: tuple[str, ...]
-        if _is_message(item) and not item.get("tool_calls"):
-            text, other = _parts_text(item.get("content"))
-            name = item.get("name")
-            key = (r.key, "m", str(item["role"]), name if isinstance(name, str) else "", text)
-            if other:
-                key += (_canonical(other),)
-        else:
-            key = (r.key, "j", _canonical(item))
+        key = _item_key(item, r)
         hit = self._items.get(key)
         if hit is not None:
             return hit
+        return self._remember(key, self._count_item(item, r))
+
+    def _remember(self, key: tuple[str, ...], n: int) -> int:
         if len(self._items) >= self._max_entries:
             self._items.clear()
-        n = self._count_item(item, r)
         self._items[key] = n
         return n
 
@@ -518,51 +579,8 @@ class TokenCounter:
         return max(0, self.text(_canonical(fmt.get("schema")), encoding=enc) + STRUCTURED_OUTPUT_OVERHEAD)
 
     def _count_item(self, item: Mapping[str, Any], r: _Rendering) -> int:
-        enc = r.encoding
-        kind = item.get("type")
-        if _is_message(item):
-            text, other = _parts_text(item.get("content"))
-            role = str(item["role"])
-            name = item.get("name")
-            n = TOKENS_PER_MESSAGE + self.text(role, encoding=enc) + self.text(text, encoding=enc)
-            if role == "assistant":
-                n += r.per_assistant
-            if isinstance(name, str) and name:
-                n += TOKENS_PER_NAME + self.text(name, encoding=enc)
-            n += sum(self._part(p, enc) for p in other)
-            # Chat assistant tool calls: name + arguments each (estimate).
-            for call in item.get("tool_calls") or []:
-                fn = call.get("function", {}) if isinstance(call, Mapping) else {}
-                n += FUNCTION_CALL_OVERHEAD + self.text(str(fn.get("name", "")), encoding=enc)
-                n += self.text(str(fn.get("arguments", "")), encoding=enc)
-            return n
-        if kind == "function_call":
-            return (
-                TOKENS_PER_MESSAGE
-                + FUNCTION_CALL_OVERHEAD
-                + self.text(str(item.get("name", "")), encoding=enc)
-                + self.text(str(item.get("arguments", "")), encoding=enc)
-            )
-        if kind == "function_call_output":
-            output = item.get("output")
-            text = output if isinstance(output, str) else _parts_text(output)[0]
-            return TOKENS_PER_MESSAGE + FUNCTION_CALL_OUTPUT_OVERHEAD + self.text(text, encoding=enc)
-        if kind in _COMPACTION_TYPES:
-            encrypted = item.get("encrypted_content")
-            if isinstance(encrypted, str) and encrypted:
-                return round(len(encrypted) * COMPACTION_TOKENS_PER_CHAR)
-            # A readable summary (a gateway's ``compaction_summary``): count it as a message's text.
-            text = _parts_text(item.get("summary") or item.get("content") or item.get("text"))[0]
-            return TOKENS_PER_MESSAGE + self.text(text, encoding=enc) if text else 0
-        # Reasoning items of earlier turns are dropped by the server; item references cannot be resolved
-        # here (the emulator rebuilds them before counting): both count 0, an estimate.
-        return 0
-
-    def _part(self, part: Mapping[str, Any], enc: str) -> int:
-        if part.get("type") in _IMAGE_PARTS:
-            return IMAGE_TOKENS_LOW if _image_detail(part) == "low" else IMAGE_TOKENS_HIGH
-        # Files, audio and unknown parts: their text fields, if any (estimate).
-        return sum(self.text(v, encoding=enc) for k, v in part.items() if k != "type" and isinstance(v, str))
+        n, texts = _item_terms(item, r)
+        return n + sum(self.text(text, encoding=r.encoding) for text in texts)
 
 
 def _tiktoken_count(encoding: str, text: str) -> int:
@@ -666,7 +684,7 @@ _MAX_OUTPUT_KEYS = ("max_output_tokens", "max_completion_tokens", "max_tokens")
 def _countable(item: ContextItem) -> Mapping[str, Any]:
     """The item to count for a context item: its raw form, normalised where Chat splits things up."""
     raw = item.raw
-    if isinstance(raw, Mapping):
+    if type(raw) is dict or isinstance(raw, Mapping):  # parsed JSON: the exact type first, the ABC check costs more
         if item.kind == "message" and raw.get("tool_calls"):
             # reconstruct gives each Chat tool call its own function_call item: don't count it twice.
             return {k: v for k, v in raw.items() if k != "tool_calls"}
@@ -701,100 +719,134 @@ def _truncated(rec: TurnRecord) -> bool:
     )
 
 
-def _estimate(rec: TurnRecord, counter: TokenCounter, encoding: str | None, prev: _Call | None) -> _Call:
-    """Plan one call's count: which items it adds to the previous call's context, or its whole context.
-
-    Consecutive calls of a conversation mostly see the previous context plus a few items: when the previous
-    call's context is a prefix of this one (the very same ``ContextItem`` objects, as ``reconstruct`` shares
-    them: one C-level comparison) and what is added holds no compaction item (which would change what the
-    server renders before it), only the added items are counted.
-    """
-    model = rec.request.get("model", rec.model)
-    r = _rendering(str(model or ""), encoding)
-    context = rec.context
-    n = len(prev.context) if prev is not None and prev.rendering is r else -1
-    if (
-        0 <= n <= len(context)
-        and prev is not None
-        and context[:n] == prev.context
-        and all(map(operator.is_, context, prev.context))
-    ):
-        added = [_countable(ci) for ci in context[n:]]
-        if not any(item.get("type") in _COMPACTION_TYPES for item in added):
-            return _Call(rec, r, context, added, prev)
-    return _Call(rec, r, context, list(_rendered([_countable(ci) for ci in context])), None)
+def _call_rendering(rec: TurnRecord, encoding: str | None) -> _Rendering:
+    return _rendering(str(rec.request.get("model", rec.model) or ""), encoding)
 
 
-class _Call:
-    """One model call's count: ``base``'s context total (when it extends it) plus its own ``items``."""
-
-    __slots__ = ("base", "context", "items", "rec", "rendering", "total")
-
-    def __init__(
-        self,
-        rec: TurnRecord,
-        rendering: _Rendering,
-        context: Sequence[ContextItem],
-        items: list[Any],
-        base: _Call | None,
-    ) -> None:
-        self.rec = rec
-        self.rendering = rendering
-        self.context = context
-        self.items = items
-        self.base = base
-        #: Tokens of the rendered context items (framing included; no primer, no instructions).
-        self.total = 0
-
-    def count(self, counter: TokenCounter) -> int:
-        """The call's input estimate: primer, instructions, context, tools and the like."""
-        rec, r = self.rec, self.rendering
-        item = counter._item
-        self.total = (self.base.total if self.base is not None else 0) + sum(item(it, r) for it in self.items)
-        n = r.primer + self.total
-        if rec.endpoint == "chat":
-            if rec.instructions is not None:
-                # reconstruct moved the leading system message into ``instructions``: count it in front again.
-                first = rec.request.get("messages", [{}])[0] if rec.request.get("messages") else {}
-                role = first.get("role", "system") if isinstance(first, Mapping) else "system"
-                n += item({"role": role, "content": rec.instructions}, r)
-        elif rec.instructions:
-            n += item({"role": "system", "content": rec.instructions}, r)
-        # The endpoint, not the recorded path: a proxy or base URL may put anything before it.
-        return n + counter._extras(rec.endpoint, rec.request, r)
+def _instructions_item(rec: TurnRecord) -> dict[str, Any] | None:
+    """The message a call's ``instructions`` are counted as, if any."""
+    if rec.endpoint == "chat":
+        if rec.instructions is None:
+            return None
+        # reconstruct moved the leading system message into ``instructions``: count it in front again.
+        messages = rec.request.get("messages")
+        first = messages[0] if messages else {}
+        role = first.get("role", "system") if isinstance(first, Mapping) else "system"
+        return {"role": role, "content": rec.instructions}
+    return {"role": "system", "content": rec.instructions} if rec.instructions else None
 
 
 def estimate_record(rec: TurnRecord, counter: TokenCounter | None = None, *, encoding: str | None = None) -> int:
     """Local estimate of the input tokens of one model call: its effective context plus instructions."""
-    return _estimate(rec, counter or _DEFAULT_COUNTER, encoding, None).count(counter or _DEFAULT_COUNTER)
+    counter = counter or _DEFAULT_COUNTER
+    r = _call_rendering(rec, encoding)
+    n = r.primer + sum(counter._item(item, r) for item in _rendered([_countable(ci) for ci in rec.context]))
+    instructions = _instructions_item(rec)
+    if instructions is not None:
+        n += counter._item(instructions, r)
+    # The endpoint, not the recorded path: a proxy or base URL may put anything before it.
+    return n + counter._extras(rec.endpoint, rec.request, r)
 
 
-def _plan(transcript: Transcript, limits: ModelLimits | None, counter: TokenCounter) -> list[tuple[_Call, ModelLimits]]:
-    """Every call's plan, in order, and the texts they need counted in one batch per encoding.
+def _extends(context: Sequence[ContextItem], prev: Sequence[ContextItem]) -> bool:
+    """Whether ``context`` starts with the very same objects as ``prev``.
 
-    Planning stops at the first call whose model has no known limits; ``annotate`` raises there.
+    Identity, not equality: ``ContextItem`` equality leaves ``raw`` out, and equal items can count differently
+    (a name, an image part, another compaction blob). It stops at the first difference; when there is none
+    it walks the whole previous context, the one cost per call that grows with the conversation.
     """
-    plans: list[tuple[_Call, ModelLimits]] = []
-    pending: dict[str, dict[str, None]] = {}
+    return len(context) >= len(prev) and all(map(operator.is_, context, prev))
 
-    def collect(encoding: str, text: str) -> int:
-        pending.setdefault(encoding, {})[text] = None
-        return 0
 
-    collector = TokenCounter(encoder=collect)
+class _Call:
+    """One model call's plan: the call whose context it extends (if any) and the keys of the items it adds."""
+
+    __slots__ = ("base", "instructions", "keys", "limits", "rec", "rendering", "total")
+
+    def __init__(
+        self,
+        rec: TurnRecord,
+        limits: ModelLimits,
+        rendering: _Rendering,
+        base: _Call | None,
+        keys: list[tuple[str, ...]],
+        instructions: tuple[str, ...] | None,
+    ) -> None:
+        self.rec = rec
+        self.limits = limits
+        self.rendering = rendering
+        self.base = base
+        #: Item-cache keys of the rendered items the call counts: what it adds to ``base``, or its whole context.
+        self.keys = keys
+        self.instructions = instructions
+        #: Tokens of the rendered context items (framing included; no primer, no instructions), once counted.
+        self.total = 0
+
+
+def _plan(
+    transcript: Transcript, limits: ModelLimits | None, counter: TokenCounter
+) -> tuple[list[_Call], dict[tuple[str, ...], int], ConfigError | None]:
+    """Every call's plan, in order, and the tokens of every item they count.
+
+    Consecutive calls of a conversation mostly see the previous context plus a few items: when a call's
+    context starts with the previous call's (see ``_extends``), under the same rendering, and what it adds
+    holds no compaction item (which would change what the server renders before it), only the added items
+    are counted. Items not in the counter's cache are counted after every text they need has been counted
+    in one batch per encoding (``TokenCounter.prime``). Planning stops at the first call whose model has no
+    known limits, with the error ``annotate`` raises once the calls before it are annotated.
+    """
+    calls: list[_Call] = []
+    counts: dict[tuple[str, ...], int] = {}
+    #: Items the counter has no count for: their constant and texts, and the encoding of the texts.
+    new: dict[tuple[str, ...], tuple[int, list[str], str]] = {}
+    #: The texts of those items, per encoding (repeats included: ``prime`` drops them).
+    texts: dict[str, list[str]] = {}
+    error: ConfigError | None = None
+
+    def need(key: tuple[str, ...], item: Mapping[str, Any], r: _Rendering) -> tuple[str, ...]:
+        """``key``, once its item's count is known or its texts are queued for the batch."""
+        if key not in counts and key not in new:
+            hit = counter._items.get(key)
+            if hit is None:
+                n, item_texts = _key_terms(key, item, r)
+                new[key] = (n, item_texts, r.encoding)
+                texts.setdefault(r.encoding, []).extend(item_texts)
+            else:
+                counts[key] = hit
+        return key
+
     prev: _Call | None = None
+    instructions: tuple[str, ...] | None = None
     for rec in transcript.turns:
         try:
             lim = limits or model_limits(rec.model or "")
-        except ConfigError:
+        except ConfigError as exc:
+            error = exc
             break
-        prev = _estimate(rec, counter, lim.encoding, prev)
-        plans.append((prev, lim))
-        if counter._encoder is _tiktoken_count:
-            prev.count(collector)
-    for encoding, texts in pending.items():
-        counter.prime(texts, encoding=encoding)
-    return plans
+        r = _call_rendering(rec, lim.encoding)
+        context = rec.context
+        base = prev if prev is not None and prev.rendering is r and _extends(context, prev.rec.context) else None
+        items: list[Mapping[str, Any]] = []
+        if base is not None:
+            items = [_countable(ci) for ci in context[len(base.rec.context) :]]
+            if any(item.get("type") in _COMPACTION_TYPES for item in items):
+                base = None
+        if base is None:
+            items = list(_rendered([_countable(ci) for ci in context]))
+        keys = [need(_item_key(item, r), item, r) for item in items]
+        system = _instructions_item(rec)
+        if system is None:
+            instructions = None
+        else:
+            # Every call of a conversation usually has the same instructions: reuse the key when they match.
+            key = _message_key(r, str(system["role"]), "", system["content"])
+            instructions = instructions if instructions == key else need(key, system, r)
+        prev = _Call(rec, lim, r, base, keys, instructions)
+        calls.append(prev)
+    primed = {encoding: counter.prime(batch, encoding=encoding) for encoding, batch in texts.items()}
+    for key, (n, item_texts, encoding) in new.items():
+        counts[key] = counter._remember(key, n + sum(map(primed[encoding].__getitem__, item_texts)))
+    return calls, counts, error
 
 
 def annotate(
@@ -812,15 +864,14 @@ def annotate(
     successful calls that report no usage; nothing for failed calls, which are not billed).
     """
     counter = counter or TokenCounter()
-    plans = _plan(transcript, limits, counter)
+    calls, counts, error = _plan(transcript, limits, counter)
     billed = 0
-    for i, rec in enumerate(transcript.turns):
-        if i < len(plans):
-            call, lim = plans[i]
-        else:  # the call whose model has no limits: raise as before (earlier calls are annotated)
-            lim = limits or model_limits(rec.model or "")
-            call = _estimate(rec, counter, lim.encoding, None)
-        estimate = call.count(counter)
+    for call in calls:
+        rec, r, lim = call.rec, call.rendering, call.limits
+        call.total = (call.base.total if call.base is not None else 0) + sum(map(counts.__getitem__, call.keys))
+        estimate = r.primer + call.total + counter._extras(rec.endpoint, rec.request, r)
+        if call.instructions is not None:
+            estimate += counts[call.instructions]
         usage = rec.usage
         reported = usage.input_tokens if usage is not None else None
         used = reported if reported is not None else estimate
@@ -844,6 +895,9 @@ def annotate(
             truncated=_truncated(rec),
             max_input_tokens=lim.max_input_tokens,
         )
+    if error is not None:
+        # the call whose model has no limits: the calls before it are annotated, as when counted one by one
+        raise error
 
 
 # --- checks -------------------------------------------------------------------------------------------

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
 
+from convotest.errors import ConfigError
+from convotest.tokenizer_data import get_encoding
 from convotest.tokens import TokenCounter, annotate, count_text, estimate_record, model_limits
-from convotest.transcript import ContextItem, Exchange, Transcript, TurnRecord
+from convotest.transcript import ContextItem, Endpoint, Exchange, Transcript, TurnRecord
 
 TRICKY = [
     "hello",
@@ -54,36 +57,48 @@ def _compaction(blob: str) -> ContextItem:
     return ContextItem("compaction", None, None, {"type": "compaction", "encrypted_content": blob})
 
 
-def _record(index: int, context: list[ContextItem]) -> TurnRecord:
-    exchange = Exchange(index=index, method="POST", path="/v1/responses")
-    request = {"model": "gpt-4o", "input": []}
+def _record(
+    index: int,
+    context: list[ContextItem],
+    *,
+    model: str = "gpt-4o",
+    instructions: str | None = "Be brief.",
+    endpoint: Endpoint = "responses",
+) -> TurnRecord:
+    path = "/v1/chat/completions" if endpoint == "chat" else "/v1/responses"
+    exchange = Exchange(index=index, method="POST", path=path)
+    request = {"model": model, "input": []}
     return TurnRecord(
         index=index,
-        endpoint="responses",
+        endpoint=endpoint,
         turn=index,
         exchange=exchange,
         request=request,
         response={"output": []},
         http_status=200,
         context=context,
-        instructions="Be brief.",
+        instructions=instructions,
         reply="ok",
         status="completed",
         output_items=[],
         usage=None,
-        model="gpt-4o",
+        model=model,
         carried_by="manual_responses",
     )
 
 
-def _annotated(contexts: list[list[ContextItem]]) -> list[int]:
+def _annotated(contexts: list[list[ContextItem]], counter: TokenCounter | None = None) -> list[int]:
     transcript = Transcript([_record(i, c) for i, c in enumerate(contexts)], [])
-    annotate(transcript, limits=model_limits("gpt-4o"))
+    annotate(transcript, limits=model_limits("gpt-4o"), counter=counter)
     return [rec.tokens.estimate for rec in transcript.turns if rec.tokens is not None]
 
 
 def _alone(contexts: list[list[ContextItem]]) -> list[int]:
     return [estimate_record(_record(i, c), TokenCounter()) for i, c in enumerate(contexts)]
+
+
+def _estimates(records: list[TurnRecord]) -> list[int | None]:
+    return [rec.tokens.estimate if rec.tokens is not None else None for rec in records]
 
 
 def test_growing_context_counts_as_each_call_alone() -> None:
@@ -127,6 +142,121 @@ def test_growing_context_counts_as_each_call_alone() -> None:
 )
 def test_contexts_that_do_not_simply_extend_are_counted_whole(contexts: list[list[ContextItem]]) -> None:
     assert _annotated(contexts) == _alone(contexts)
+
+
+# 3 + role 1 + text: A 5, B 7, C 6, D 5 tokens; every call adds the primer 3 and its instructions 7 (3 + 1 + 3)
+A, B, C, D = (_msg("user", "alpha"), _msg("assistant", "bravo two"), _msg("user", "charlie"), _msg("user", "delta"))
+
+
+@pytest.mark.parametrize(
+    ("contexts", "expected"),
+    [
+        ([[A, B, C], [A, C, B, D]], [10 + 5 + 7 + 6, 10 + 5 + 6 + 7 + 5]),  # reordered
+        ([[A, B], [A, C]], [10 + 5 + 7, 10 + 5 + 6]),  # same length, the last item replaced
+        ([[A, B, C], [A, C, D]], [10 + 5 + 7 + 6, 10 + 5 + 6 + 5]),  # an item dropped from the middle
+        ([[], [A], [A, B], [], []], [10, 15, 22, 10, 10]),  # empty contexts, before and after others
+    ],
+)
+def test_contexts_that_reorder_replace_drop_or_empty(contexts: list[list[ContextItem]], expected: list[int]) -> None:
+    assert _annotated(contexts) == _alone(contexts) == expected
+
+
+def test_equal_copies_of_earlier_items_are_counted_whole_with_the_same_figures() -> None:
+    # fresh objects equal to the earlier ones (and with equal raw items): not the previous context, same counts
+    copies = [ContextItem(ci.kind, ci.role, ci.text, dict(ci.raw)) for ci in (A, B, C)]
+    contexts = [[A, B], [*copies[:2], C], [A, B, C, D], [*copies, D, A]]
+    assert _annotated(contexts) == _alone(contexts) == [22, 28, 33, 38]
+
+
+def test_every_kind_of_item_counts_incrementally_as_alone() -> None:
+    items = [
+        _msg("user", "what is the weather in Paris?"),
+        ContextItem(
+            "message",
+            "assistant",
+            "checking",
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "checking"}]},
+        ),
+        ContextItem(
+            "function_call",
+            None,
+            'get_weather({"city":"Paris"})',
+            {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": '{"city":"Paris"}'},
+        ),
+        ContextItem(
+            "function_call_output", None, "sunny", {"type": "function_call_output", "call_id": "c1", "output": "sunny"}
+        ),
+        ContextItem("reasoning", None, None, {"type": "reasoning", "id": "rs_1", "encrypted_content": "x" * 50}),
+        ContextItem(
+            "message",
+            "user",
+            "look",
+            {
+                "role": "user",
+                "name": "ann",
+                "content": [
+                    {"type": "input_text", "text": "look"},
+                    {"type": "input_image", "detail": "low"},
+                    {"type": "input_file", "filename": "notes.txt", "file_data": "rain later"},
+                ],
+            },
+        ),
+        ContextItem("compaction", None, None, {"type": "compaction_summary", "summary": "earlier: the weather"}),
+        _msg("user", "and tomorrow?"),
+    ]
+    contexts = [items[: k + 1] for k in range(len(items))]
+    assert _annotated(contexts) == _alone(contexts)
+
+
+def test_instructions_that_change_between_calls() -> None:
+    context = [A]
+    cases = [("Be brief.", "responses"), ("Be brief.", "responses"), ("Answer in French.", "responses")]
+    cases += [(None, "responses"), ("", "responses"), ("", "chat"), ("Be brief.", "chat"), ("Be brief.", "responses")]
+    records = [_record(i, context, instructions=text, endpoint=ep) for i, (text, ep) in enumerate(cases)]
+    annotate(Transcript(records, []), limits=model_limits("gpt-4o"))
+    alone = [estimate_record(_record(i, context, instructions=t, endpoint=ep)) for i, (t, ep) in enumerate(cases)]
+    # "Answer in French." is 4 tokens; empty instructions count nothing, but Chat's empty system message does
+    assert _estimates(records) == alone == [15, 15, 16, 8, 8, 12, 15, 15]
+
+
+def test_a_warm_counter_gives_the_same_figures_without_encoding_again() -> None:
+    counter = TokenCounter()
+    contexts = [[A], [A, B], [A, B, C]]
+    first = _annotated(contexts, counter)
+    encoded = counter.encoded
+    assert encoded == 7  # four texts, "Be brief.", and the roles user, assistant and system
+    assert _annotated(contexts, counter) == first == _alone(contexts) == [15, 22, 28]
+    assert counter.encoded == encoded
+
+
+def test_a_model_switch_counts_the_whole_context_under_the_new_rules() -> None:
+    # gpt-5 renders each assistant message 2 tokens longer and primes the reply with 1 token less
+    contexts = [[A], [A, B], [A, B, C], [A, B, C, D], [A, B, C, D, B]]
+    models = ["gpt-4o", "gpt-5", "gpt-5", "gpt-4o", "gpt-5"]
+    records = [_record(i, c, model=m) for i, (c, m) in enumerate(zip(contexts, models, strict=True))]
+    annotate(Transcript(records, []))
+    alone = [estimate_record(_record(i, c, model=m)) for i, (c, m) in enumerate(zip(contexts, models, strict=True))]
+    assert _estimates(records) == alone == [15, 22 + 2 - 1, 28 + 2 - 1, 33, 40 + 4 - 1]
+
+
+def test_an_unknown_model_part_way_raises_after_annotating_the_calls_before_it() -> None:
+    records = [_record(0, [A]), _record(1, [A, B]), _record(2, [A, B, C], model="gpt-5.4"), _record(3, [A, B, C])]
+    with pytest.raises(ConfigError, match=r"unknown model 'gpt-5\.4'"):
+        annotate(Transcript(records, []))
+    assert _estimates(records) == [15, 22, None, None]
+
+
+def test_annotate_with_a_custom_encoder_encodes_each_distinct_text_once() -> None:
+    calls: Counter[str] = Counter()
+
+    def encoder(encoding: str, text: str) -> int:
+        calls[text] += 1
+        return len(get_encoding(encoding).encode(text, disallowed_special=()))
+
+    contexts = [[A], [A, B], [A, B, C], [A, C], [A, C, D]]
+    assert _annotated(contexts, TokenCounter(encoder=encoder)) == _alone(contexts) == [15, 22, 28, 21, 26]
+    texts = {"alpha", "bravo two", "charlie", "delta", "Be brief.", "user", "assistant", "system"}
+    assert calls == dict.fromkeys(texts, 1)
 
 
 def test_prime_returns_every_count_cached_or_not() -> None:
