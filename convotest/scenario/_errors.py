@@ -6,11 +6,12 @@ import datetime
 import difflib
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
-
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from convotest.scenario._yaml import Path
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 __all__ = ["NAME_RULE", "Problem", "at", "describe", "field_name", "schema_problems", "suggest"]
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path as FsPath
-from typing import Any
-
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Any
 
 from convotest.errors import ScenarioError, SourceLoc
 from convotest.scenario._errors import NAME_RULE, Problem, at, describe, schema_problems
+from convotest.scenario._quickschema import Check, compile_schema
 from convotest.scenario._yaml import Document, Path, decode, parse_documents
 from convotest.scenario.model import (
     ALL_MODES,
@@ -34,6 +34,9 @@ from convotest.scenario.model import (
     Turn,
 )
 from convotest.scenario.schema import schema
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 __all__ = ["SCENARIO_SUFFIXES", "check_text", "discover", "load_file", "load_text"]
 
@@ -54,15 +57,26 @@ _RESERVED_PARAMS = {
     "context_management": "use `server_compaction`",
 }
 
-_validator: Draft202012Validator | None = None
+
+@lru_cache(maxsize=1)
+def _inlined_schema() -> dict[str, Any]:
+    root = schema()
+    inlined: dict[str, Any] = _inline_refs(root, root.get("$defs", {}))
+    return inlined
 
 
+@lru_cache(maxsize=1)
+def _quick_check() -> Check:
+    """The compiled check that answers "valid" for most documents without jsonschema."""
+    return compile_schema(_inlined_schema()) or (lambda data: False)
+
+
+@lru_cache(maxsize=1)
 def _schema_validator() -> Draft202012Validator:
-    global _validator
-    if _validator is None:
-        root = schema()
-        _validator = Draft202012Validator(_inline_refs(root, root.get("$defs", {})))
-    return _validator
+    """jsonschema's validator, built once; imported only when a document needs its error messages."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(_inlined_schema())
 
 
 def _inline_refs(node: Any, defs: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:
@@ -351,14 +365,17 @@ class _DocumentLoader:
 def _schema_errors(path: str, doc: Document) -> list[ScenarioError]:
     if not isinstance(doc.data, dict):
         return [ScenarioError(path, doc.line, doc.column, f"a scenario must be a mapping, got {describe(doc.data)}")]
-    root = _schema_validator().schema
+    if _quick_check()(doc.data):
+        return []
+    validator = _schema_validator()
+    root = validator.schema
     data = doc.data
     modes = data.get("modes")
     if isinstance(modes, list) and len(modes) > len(ALL_MODES) + 1:
         # jsonschema's uniqueItems is quadratic on unhashable items; a few past the limit say as much.
         data = {**data, "modes": modes[: len(ALL_MODES) + 1]}
     found: dict[tuple[int, int, str], ScenarioError] = {}
-    for error in _schema_validator().iter_errors(data):
+    for error in validator.iter_errors(data):
         problems: Iterable[Problem] = schema_problems(root, error)
         for where, key, message in problems:
             line, column = doc.loc(where, key=key)
