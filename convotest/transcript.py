@@ -149,26 +149,22 @@ class Transcript:
     exchanges: list[Exchange]
     scenario: str | None = None
     mode: str | None = None
-    #: ``turns`` grouped by scenario turn, and the length of ``turns`` when grouped (rebuilt when it changes).
-    _by_turn: tuple[int, dict[int | None, list[TurnRecord]]] = field(
-        default=(-1, {}), init=False, repr=False, compare=False
+    #: ``turns`` grouped by scenario turn, with the list as it was when grouped (regrouped when it changes).
+    _by_turn: tuple[list[TurnRecord], dict[int | None, list[TurnRecord]]] | None = field(
+        default=None, init=False, repr=False, compare=False
     )
 
     def for_turn(self, turn: int) -> list[TurnRecord]:
         """The model calls made while driving scenario turn ``turn`` (0-based)."""
-        # Checks ask once per scenario turn: group once rather than scan every call each time.
-        size, groups = self._by_turn
-        if size != len(self.turns) or (groups and self._stale(groups)):
-            groups = {}
+        # Checks ask once per scenario turn: group once rather than scan every call each time. Comparing the
+        # list with its snapshot is C-level (identity short-circuits it) and catches any change made since.
+        grouped = self._by_turn
+        if grouped is None or grouped[0] != self.turns:
+            groups: dict[int | None, list[TurnRecord]] = {}
             for record in self.turns:
                 groups.setdefault(record.turn, []).append(record)
-            self._by_turn = (len(self.turns), groups)
-        return list(groups.get(turn, ()))
-
-    def _stale(self, groups: dict[int | None, list[TurnRecord]]) -> bool:
-        """Whether ``turns`` was replaced or reordered since it was grouped (same length)."""
-        first = self.turns[0] if self.turns else None
-        return first is not None and groups.get(first.turn, [None])[0] is not first
+            grouped = self._by_turn = (list(self.turns), groups)
+        return list(grouped[1].get(turn, ()))
 
     def last_for_turn(self, turn: int) -> TurnRecord | None:
         """The last model call of scenario turn ``turn``: the one its expectations are checked on."""

@@ -808,3 +808,15 @@ def test_a_string_input_between_lists_breaks_the_reuse() -> None:
     assert [ctx(rec) for rec in t.turns][1] == [("message", "user", "just text")]
     assert [len(rec.notes) for rec in t.turns] == [1, 0, 1]
     assert ctx(t.turns[2])[-1] == ("message", "user", "b")
+
+
+def test_calls_are_found_by_turn_after_the_transcript_changes() -> None:
+    t = build_transcript(_resent([user("a")], [user("a"), user("b")], [user("c")]))
+    assert [rec.index for rec in t.for_turn(1)] == [1]
+    extra = build_transcript(_resent([user("x")])).turns[0]
+    t.turns.append(extra)  # a transcript assembled by hand keeps answering right
+    assert t.for_turn(0) == [t.turns[0], extra]
+    t.turns[1:] = [t.turns[2], t.turns[1], t.turns[3]]  # the first record stays, the rest move
+    assert t.last_for_turn(0) is extra and t.for_turn(1)[0].index == 1
+    del t.turns[1:]
+    assert t.for_turn(0) == [t.turns[0]] and t.for_turn(1) == [] and t.for_turn(5) == []
