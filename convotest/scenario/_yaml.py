@@ -123,42 +123,51 @@ class _Composer:
 
     def scalar(self, event: yaml.ScalarEvent) -> _Node:
         line, column = _position(event.start_mark)
-        tag = event.tag
-        text = event.value
-        if tag is None or tag == "!":
-            if event.implicit[0]:
-                # A plain scalar's tag depends on its text alone: resolve each distinct text once.
-                tag = _PLAIN_TAGS.get(text)
-                if tag is None:
-                    tag = self.resolver.resolve(yaml.ScalarNode, text, event.implicit)  # type: ignore[no-untyped-call]
-                    if len(text) <= 40 and len(_PLAIN_TAGS) < 20_000:
-                        _PLAIN_TAGS[text] = tag
-            else:
-                tag = self.resolver.resolve(yaml.ScalarNode, text, event.implicit)  # type: ignore[no-untyped-call]
+        tag = self.tag(event)
         if tag == _MERGE_TAG:
             return _Node("merge", line, column)
-        empty = text == "" and event.tag is None and event.implicit[0]
+        empty = event.value == "" and event.tag is None and event.implicit[0]
+        return _Node("scalar", line, column, value=self.value(event, tag, line, column), empty=empty)
+
+    def tag(self, event: yaml.ScalarEvent) -> str:
+        """The scalar's resolved tag, as PyYAML's composer would give it."""
+        tag = event.tag
+        if tag is not None and tag != "!":
+            return tag
+        text = event.value
+        if not event.implicit[0]:
+            return _STR_TAG  # quoted and block scalars without a tag are text (PyYAML's default scalar tag)
+        # A plain scalar's tag depends on its text alone: resolve each distinct text once.
+        found = _PLAIN_TAGS.get(text)
+        if found is None:
+            found = self.resolver.resolve(yaml.ScalarNode, text, event.implicit)  # type: ignore[no-untyped-call]
+            if len(text) <= 40 and len(_PLAIN_TAGS) < 20_000:
+                _PLAIN_TAGS[text] = found
+        return found
+
+    def value(self, event: yaml.ScalarEvent, tag: str, line: int, column: int) -> Any:
+        """The scalar's value, as ``yaml.safe_load`` makes it."""
+        text = event.value
         # The common values directly, as SafeConstructor makes them; anything else through it.
         if tag == _STR_TAG:
-            return _Node("scalar", line, column, value=text, empty=empty)
+            return text
         if tag == _NULL_TAG:
-            return _Node("scalar", line, column, value=None, empty=empty)
+            return None
         if tag == _BOOL_TAG:
-            return _Node("scalar", line, column, value=SafeConstructor.bool_values[text.lower()], empty=empty)
+            return SafeConstructor.bool_values[text.lower()]
         if tag == _INT_TAG and text.isdigit() and len(text) <= 18 and (text[0] != "0" or text == "0"):
-            return _Node("scalar", line, column, value=int(text), empty=empty)
+            return int(text)
         node = yaml.ScalarNode(tag, text, None, None, event.style)
         try:
-            value = self.constructor.construct_object(node)
+            return self.constructor.construct_object(node)
         except yaml.YAMLError:
             raise self.fail(line, column, f"unsupported YAML tag {event.tag!r}") from None
         except Exception as exc:  # int("9"*5000), bad !!binary, bad timestamp...: any value error
             reason = str(exc).split(";")[0][:80]
-            raise self.fail(line, column, f"cannot read the value {event.value[:40]!r}: {reason}") from None
+            raise self.fail(line, column, f"cannot read the value {text[:40]!r}: {reason}") from None
         finally:
             # The constructor caches every node it built; drop them so memory stays flat.
             self.constructor.constructed_objects.clear()
-        return _Node("scalar", line, column, value=value, empty=empty)
 
     def compose(self, events: Any) -> list[_Node]:
         """Read events until the end of the stream; one root node per document."""
@@ -218,6 +227,114 @@ class _Composer:
                     parent.pending_key = None
             if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
                 stack.append(node)
+
+
+class _NotSimple(Exception):
+    """The stream needs the general composer: anchors, aliases, merge keys, odd keys or a huge document."""
+
+
+def _read_simple(composer: _Composer, events: Any) -> list[Document]:
+    """Every non-empty document, read in one pass from the events, for streams that need no node graph.
+
+    What almost every scenario file is: no anchors, aliases or merge keys, text keys written once.
+    Anything else raises ``_NotSimple`` and the stream is read again by ``_Composer`` and ``_Builder``,
+    which report the same errors. The checks the composer makes as it goes (tags, depth, values) raise
+    the composer's error here, at the same event: the composer reports them before any build error.
+    Gives exactly what ``_Builder`` gives: the same data, positions, and position maps in the same order.
+    """
+    scalar_event, map_start, seq_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+    map_end, seq_end = yaml.MappingEndEvent, yaml.SequenceEndEvent
+    get_event = events.get_event
+    plain_tags = _PLAIN_TAGS
+    documents: list[Document] = []
+    index = 0
+    # A frame per open collection: [container, its path, pending key or None, the pending key's position].
+    stack: list[list[Any]] = []
+    doc = Document(index=0, data=None, line=1, column=1)
+    value_locs, key_locs = doc.value_locs, doc.key_locs
+    root_empty = False
+    count = 0
+    while True:
+        event = get_event()
+        kind = type(event)
+        value: Any
+        if kind is scalar_event:
+            if event.anchor is not None:
+                raise _NotSimple
+            text = event.value
+            if event.tag is not None:
+                tag = composer.tag(event)
+            elif event.implicit[0]:
+                tag = plain_tags.get(text) or composer.tag(event)
+            else:
+                tag = _STR_TAG
+            mark = event.start_mark
+            line, column = mark.line + 1, mark.column + 1
+            if tag == _STR_TAG:
+                value = text
+            elif tag == _MERGE_TAG:
+                raise _NotSimple
+            else:
+                value = composer.value(event, tag, line, column)
+            if not stack:
+                root_empty = text == "" and event.tag is None and event.implicit[0]
+        elif kind is map_end or kind is seq_end:
+            stack.pop()
+            continue
+        elif kind is map_start or kind is seq_start:
+            if event.anchor is not None:
+                raise _NotSimple
+            mark = event.start_mark
+            line, column = mark.line + 1, mark.column + 1
+            if event.tag not in (_MAP_TAGS if kind is map_start else _SEQ_TAGS):
+                raise composer.fail(line, column, f"unsupported YAML tag {event.tag!r}")
+            if len(stack) >= MAX_DEPTH:
+                raise composer.fail(line, column, f"nesting deeper than {MAX_DEPTH} levels")
+            value = {} if kind is map_start else []
+            root_empty = False
+        elif kind is yaml.DocumentStartEvent:
+            stack = []
+            doc = Document(index=index, data=None, line=1, column=1)
+            value_locs, key_locs = doc.value_locs, doc.key_locs
+            root_empty = False
+            count = 0
+            continue
+        elif kind is yaml.DocumentEndEvent:
+            index += 1
+            if not root_empty:
+                documents.append(doc)
+            continue
+        elif kind is yaml.StreamEndEvent:
+            return documents
+        elif kind is yaml.StreamStartEvent:
+            continue
+        else:  # an alias, or an event type the composer knows better
+            raise _NotSimple
+        if stack:
+            frame = stack[-1]
+            container = frame[0]
+            if type(container) is list:
+                path: Path = (*frame[1], len(container))
+                container.append(value)
+            elif frame[2] is None:
+                if type(value) is not str or value in container:
+                    raise _NotSimple  # a key that is not text (a collection, a number...), or written twice
+                frame[2], frame[3] = value, (line, column)
+                continue
+            else:
+                path = (*frame[1], frame[2])
+                key_locs[path] = frame[3]
+                container[frame[2]] = value
+                frame[2] = None
+        else:
+            path = ()
+            doc.data, doc.line, doc.column = value, line, column
+        value_locs[path] = (line, column)
+        count += 1
+        if count > MAX_VALUES:
+            raise _NotSimple
+        if kind is not scalar_event:
+            stack.append([value, path, None, None])
 
 
 def _describe_key(value: Any) -> str:
@@ -310,10 +427,16 @@ def decode(path: str, data: bytes) -> str:
 def parse_documents(path: str, text: str) -> list[Document]:
     """Every non-empty YAML document of ``text``, as data with positions; raises only ``ScenarioError``."""
     _check_encodable(path, text)
+    composer = _Composer(path)
     loader = None
     try:
         loader = _SafeLoader(text)  # the pure-Python reader checks every character here already
-        roots = _Composer(path).compose(loader)
+        try:
+            return _read_simple(composer, loader)
+        except _NotSimple:
+            loader.dispose()
+        loader = _SafeLoader(text)
+        roots = composer.compose(loader)
     except yaml.YAMLError as exc:
         raise yaml_error(path, text, exc) from None
     finally:
