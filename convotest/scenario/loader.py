@@ -112,11 +112,6 @@ class _DocumentLoader:
         self.path = path
         self.doc = doc
         self.problems: list[ScenarioError] = []
-        # Key paths by their first three parts, so each expect block finds its keys without a full scan.
-        self.keys_under: dict[Path, list[Path]] = {}
-        for key_path in doc.key_locs:
-            for size in range(1, min(3, len(key_path) - 1) + 1):
-                self.keys_under.setdefault(key_path[:size], []).append(key_path)
 
     def loc(self, path: Path, *, key: bool = False) -> SourceLoc:
         line, column = self.doc.loc(path, key=key)
@@ -126,15 +121,19 @@ class _DocumentLoader:
         line, column = self.doc.loc(path, key=key)
         self.problems.append(ScenarioError(self.path, line, column, at(path, message)))
 
-    def dotted_locs(self, prefix: Path) -> dict[str, SourceLoc]:
-        """Key positions under ``prefix`` by dotted name (``"tokens.input_max"``)."""
-        out: dict[str, SourceLoc] = {}
-        for path in self.keys_under.get(prefix, []):
-            rest = path[len(prefix) :]
-            if path[: len(prefix)] == prefix and rest and all(isinstance(p, str) for p in rest):
-                line, column = self.doc.key_locs[path]
-                out[".".join(str(p) for p in rest)] = SourceLoc(self.path, line, column)
-        return out
+    def dotted_locs(self, data: dict[str, Any], prefix: Path, out: dict[str, SourceLoc], name: str = "") -> None:
+        """Add the key positions of mapping ``data`` (at ``prefix``) and of mappings in it, by dotted name.
+
+        In document order (``"tokens"``, then ``"tokens.input_max"``); keys inside lists are left out.
+        """
+        key_locs = self.doc.key_locs
+        for key, value in data.items():
+            path = (*prefix, key)
+            dotted = f"{name}.{key}" if name else key
+            line, column = key_locs[path]
+            out[dotted] = SourceLoc(self.path, line, column)
+            if isinstance(value, dict):
+                self.dotted_locs(value, path, out, dotted)
 
     # -- expectations -------------------------------------------------------------------------
 
@@ -196,13 +195,15 @@ class _DocumentLoader:
 
     def expect(self, data: dict[str, Any], path: Path) -> Expect:
         status = data.get("status")
+        locs: dict[str, SourceLoc] = {}
+        self.dotted_locs(data, path, locs)
         return Expect(
             reply=self.reply(data["reply"], (*path, "reply")) if "reply" in data else None,
             status=status,
             context=self.context(data["context"], (*path, "context")) if "context" in data else None,
             tokens=self.tokens(data["tokens"], (*path, "tokens")) if "tokens" in data else None,
             compaction=self.compaction(data["compaction"]) if "compaction" in data else None,
-            locs=self.dotted_locs(path),
+            locs=locs,
         )
 
     # -- turns ---------------------------------------------------------------------------------
@@ -358,7 +359,7 @@ class _DocumentLoader:
             server_compaction=None if server is None else ServerCompaction(int(server["compact_threshold"])),
             document=self.doc.index,
             loc=SourceLoc(self.path, self.doc.line, self.doc.column),
-            locs={str(p[0]): SourceLoc(self.path, *pos) for p, pos in self.doc.key_locs.items() if len(p) == 1},
+            locs={key: SourceLoc(self.path, *self.doc.key_locs[(key,)]) for key in data},
         )
 
 
