@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
+import os
 import types
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -300,19 +302,25 @@ class ScenarioFile(pytest.Module):
 
         self.config.stash[_STATE].scenario_files.add(self.path)
         wanted = self.config.getoption("--convo-mode") or self.config.getini("convotest_modes") or None
+        fixtureinfo = None
         for scenario in load_file(self.path):
+            marks = _scenario_marks(scenario.marks.skip, scenario.marks.xfail)
             for mode in scenario.modes:
                 if wanted and mode not in wanted:
                     continue
                 item = ScenarioItem.from_parent(
-                    self, name=f"{scenario.name}[{mode}]", callobj=_run_item, scenario=scenario, mode=mode
+                    self,
+                    name=f"{scenario.name}[{mode}]",
+                    callobj=_run_item,
+                    scenario=scenario,
+                    mode=mode,
+                    fixtureinfo=fixtureinfo,
                 )
-                item.add_marker(pytest.mark.convo)
-                item.add_marker(pytest.mark.convo_mode(mode))
-                if scenario.marks.skip is not None:
-                    item.add_marker(pytest.mark.skip(reason=scenario.marks.skip))
-                if scenario.marks.xfail is not None:
-                    item.add_marker(pytest.mark.xfail(reason=scenario.marks.xfail, strict=False))
+                # Every item of a file calls the same function under the same parents, so they need the
+                # same fixtures: resolve them once, as pytest does for the instances of a parametrized test.
+                fixtureinfo = item._fixtureinfo
+                for mark in (*_mode_marks(mode), *marks):
+                    item.add_marker(mark)
                 yield item
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
@@ -324,6 +332,21 @@ class ScenarioFile(pytest.Module):
             loc = _shown_loc(error.loc, self.config.rootpath)
             return f"{loc.long if loc else error.path}: {error.message}"
         return super().repr_failure(excinfo)
+
+
+@functools.cache
+def _mode_marks(mode: str) -> tuple[pytest.MarkDecorator, ...]:
+    """The marks of every item of ``mode``, made once: items share them (marks are immutable)."""
+    return (pytest.mark.convo, pytest.mark.convo_mode(mode))
+
+
+def _scenario_marks(skip: str | None, xfail: str | None) -> tuple[pytest.MarkDecorator, ...]:
+    marks: list[pytest.MarkDecorator] = []
+    if skip is not None:
+        marks.append(pytest.mark.skip(reason=skip))
+    if xfail is not None:
+        marks.append(pytest.mark.xfail(reason=xfail, strict=False))
+    return tuple(marks)
 
 
 class ScenarioFailed(AssertionError):
@@ -551,18 +574,23 @@ class _SessionPlugin:
         scenario_items = [item for item in items if isinstance(item, ScenarioItem)]
         if not scenario_items:
             return
-        from convotest.recording.paths import cassette_path
+        from convotest.recording.paths import cassette_path, safe_component
 
-        owners: dict[Path, list[ScenarioItem]] = {}
+        # Compared by their components (case-folded on Windows), as the cassette paths compare, without
+        # building a Path per item.
+        safe = functools.cache(lambda name: os.path.normcase(safe_component(name)))
+        owners: dict[tuple[str, str, str], list[ScenarioItem]] = {}
         for item in scenario_items:
-            key = cassette_path(Path("cassettes"), item.scenario.file_stem, item.scenario.name, item.mode)
+            key = (safe(item.scenario.file_stem), safe(item.scenario.name), safe(item.mode))
             owners.setdefault(key, []).append(item)
-        for key, clashing in owners.items():
+        for clashing in owners.values():
             if len(clashing) > 1:
+                first = clashing[0]
+                path = cassette_path(Path("cassettes"), first.scenario.file_stem, first.scenario.name, first.mode)
                 names = " and ".join(i.nodeid for i in clashing)
                 for item in clashing:
                     item.stash[_CLASH] = (
-                        f"{key.as_posix()} would be the cassette of both {names}: cassette paths keep only letters, "
+                        f"{path.as_posix()} would be the cassette of both {names}: cassette paths keep only letters, "
                         "digits, '.', '_' and '-' of the file stem and scenario name; give one scenario another "
                         "`name:` or rename one file"
                     )
