@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from convotest.scenario.cache import ScenarioCache
 from convotest.scenario.loader import check_text, discover, load_file, load_text
 from convotest.scenario.model import ALL_MODES, RESPONSES_MODES, Scenario, Turn
 from convotest.scenario.schema import schema
@@ -11,6 +12,7 @@ __all__ = [
     "ALL_MODES",
     "RESPONSES_MODES",
     "Scenario",
+    "ScenarioCache",
     "Turn",
     "check_text",
     "discover",

@@ -38,6 +38,8 @@ from convotest.scenario.schema import schema
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
 
+    from convotest.scenario.cache import ScenarioCache
+
 __all__ = ["SCENARIO_SUFFIXES", "check_text", "discover", "load_file", "load_text"]
 
 #: File name endings of scenario files.
@@ -454,9 +456,22 @@ def read_file(path: str | FsPath) -> bytes:
         raise ScenarioError(path, 1, 1, f"cannot read the file: {exc.strerror or exc}") from None
 
 
-def load_file(path: str | FsPath) -> list[Scenario]:
-    """The scenarios of the file at ``path``; raises ``ScenarioError`` for the first problem."""
-    return load_text(read_file(path), path)
+def load_file(path: str | FsPath, cache: ScenarioCache | None = None) -> list[Scenario]:
+    """The scenarios of the file at ``path``; raises ``ScenarioError`` for the first problem.
+
+    With a ``cache``, a valid file loaded before from the same path with the same bytes (by the same
+    convotest) is not parsed again: the result is the same, locations included.
+    """
+    name = str(path)
+    data = read_file(name)
+    if cache is not None:
+        cached = cache.get(name, data)
+        if cached is not None:
+            return cached
+    scenarios = load_text(data, name)
+    if cache is not None:
+        cache.put(name, data, scenarios)
+    return scenarios
 
 
 def is_scenario_file(path: FsPath) -> bool:
