@@ -9,6 +9,7 @@ the ``convo_config`` fixture > built-in default.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
 import functools
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from convotest.errors import SourceLoc
     from convotest.recording.scrub import Scrubber
     from convotest.runner import RunResult, Settings
+    from convotest.scenario.cache import ScenarioCache
     from convotest.scenario.model import Scenario
     from convotest.transcript import Transcript
 
@@ -33,6 +35,8 @@ __all__ = ["Convo", "ScenarioFailed", "render_failures", "results_of"]
 RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
 _DEFAULT_PATTERN = "*.convo.yaml *.convo.yml"
 _PROPERTY_PREFIX = "convo_"
+#: The folder of loaded scenarios under pytest's cache (``.pytest_cache/d/``).
+_CACHE_DIR = "convotest-scenarios"
 #: The start of an OpenAI-shaped key that a message shortened with an ellipsis.
 _CUT_KEY = r"sk-[A-Za-z0-9_-]*(?=…)"
 
@@ -203,6 +207,21 @@ class _State:
     scenario_files: set[Path] = field(default_factory=set)
     results: list[RunResult] = field(default_factory=list)
     _unused: list[Path] | None = None
+    _cache: ScenarioCache | None = None
+    _cache_made: bool = False
+
+    def scenario_cache(self) -> ScenarioCache | None:
+        """Loaded scenarios kept in pytest's cache folder between runs; None with ``-p no:cacheprovider``."""
+        if not self._cache_made:
+            self._cache_made = True
+            cache = getattr(self.config, "cache", None)
+            if cache is not None:
+                from convotest.scenario.cache import ScenarioCache
+
+                # A read-only checkout cannot have the folder: every file is then loaded, as without the cache.
+                with contextlib.suppress(OSError):
+                    self._cache = ScenarioCache(cache.mkdir(_CACHE_DIR), root=self.config.rootpath)
+        return self._cache
 
     def unused_cassettes(self) -> list[Path]:
         """The unused cassettes of this session, worked out once, on the controller (or single process)."""
@@ -300,10 +319,11 @@ class ScenarioFile(pytest.Module):
     def collect(self) -> Iterator[pytest.Item]:
         from convotest.scenario.loader import load_file
 
-        self.config.stash[_STATE].scenario_files.add(self.path)
+        state = self.config.stash[_STATE]
+        state.scenario_files.add(self.path)
         wanted = self.config.getoption("--convo-mode") or self.config.getini("convotest_modes") or None
         fixtureinfo = None
-        for scenario in load_file(self.path):
+        for scenario in load_file(self.path, cache=state.scenario_cache()):
             marks = _scenario_marks(scenario.marks.skip, scenario.marks.xfail)
             for mode in scenario.modes:
                 if wanted and mode not in wanted:
@@ -476,7 +496,9 @@ class Convo:
         """One scenario from a file (the only one, or the one called ``name``)."""
         from convotest.scenario.loader import load_file
 
-        scenarios = load_file(Path(self._request.config.rootpath, path) if not Path(path).is_absolute() else path)
+        config = self._request.config
+        full = Path(config.rootpath, path) if not Path(path).is_absolute() else path
+        scenarios = load_file(full, cache=config.stash[_STATE].scenario_cache())
         found: list[Scenario] = [s for s in scenarios if name is None or s.name == name]
         if len(found) == 1:
             return found[0]
@@ -529,9 +551,10 @@ def _unused_cassettes(config: pytest.Config, files: set[Path], used: set[Path]) 
     dirs.update(path.resolve().parents[2] for path in used)
     expected = {path.resolve() for path in used}
     stems: set[str] = set()
+    cache = config.stash[_STATE].scenario_cache()
     for file in files:
         try:
-            scenarios = load_file(file)
+            scenarios = load_file(file, cache=cache)
         except (ScenarioError, OSError):
             continue  # reported as a collection error already
         for scenario in scenarios:
