@@ -77,12 +77,15 @@ def run(ctx: Context) -> Result:
     if not result.targets[0].holds:
         result.notes.append(
             "Why it misses: `annotate` encodes every distinct text once, in a single tiktoken call (the `encode` "
-            "entry below), and counts each call's context incrementally (only the items a call adds to the "
-            "previous call's context). What remains is Python work per model call and per added item: a first "
-            "pass that collects the texts for the batch encode, the counting pass (each item's cache key, its "
-            "count), the per-call token record, and the check that a call's context starts with the very same "
-            "items as the previous one (C-level, but over the whole context: a million item comparisons for "
-            "1,000 calls). Within 1.3× of one encode would mean under ~5 µs of Python per call."
+            "entry below), plans each call once and counts only the items a call adds to the previous call's "
+            "context. What remains is Python work per model call: the check that a call's context starts with the "
+            "very same item objects as the previous one (an identity walk, about 15 ns per item: half a million "
+            "pairs for 1,000 calls, as long as the encode itself), the cache key and count of each new item, and "
+            "the per-call token record. Equality cannot replace the identity walk (equal-looking items can count "
+            "differently: names, image parts, compaction blobs), and encoding in threads (tiktoken releases the "
+            "GIL) was slower here than one call. Within 1.3× of one encode would mean under ~5 µs of Python per "
+            "call; what would get closer is reconstruction recording, on each call, how many leading items it "
+            "shares with the previous call, so the walk goes — not done."
         )
         result.notes.append(
             profile_table(profile_call(annotate), "Profile of one `annotate` (cProfile, top entries by own time):")
