@@ -19,10 +19,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["HISTORY_FIELDS", "HistoryParser", "ParsedBody"]
+__all__ = ["HISTORY_FIELDS", "HistoryParser", "ParsedBody", "history_field"]
 
 #: Top-level request fields that carry a resent history (Responses ``input``, Chat ``messages``).
 HISTORY_FIELDS: tuple[str, ...] = ("input", "messages")
+
+
+def history_field(data: Any) -> str | None:
+    """The field of a parsed request body that holds its history as a list, if any."""
+    if not isinstance(data, dict):
+        return None
+    return next((name for name in HISTORY_FIELDS if isinstance(data.get(name), list)), None)
+
 
 _DECODER = json.JSONDecoder()
 # The stdlib's C scanner (what json.loads runs), value by value; typeshed does not declare these two.

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["parse_sse", "render_sse"]
+__all__ = ["maybe_json", "parse_sse", "render_sse"]
 
 
-def _maybe_json(raw: str) -> Any:
+def maybe_json(raw: str) -> Any:
+    """``raw`` parsed when it looks like a JSON object, array or constant; else ``raw`` itself."""
     s = raw.strip()
     if s[:1] in ("{", "[") or s in ("null", "true", "false"):
         try:
@@ -32,7 +33,7 @@ def parse_sse(text: str) -> list[dict[str, Any]]:
     def dispatch() -> None:
         nonlocal name, data, seen_field
         if data:
-            events.append({"event": name, "data": _maybe_json("\n".join(data))})
+            events.append({"event": name, "data": maybe_json("\n".join(data))})
         elif name is not None:
             events.append({"event": name, "data": None})
         name, data, seen_field = None, [], False

@@ -14,7 +14,6 @@ Pure: plain YAML (libyaml when available, via ``cassette_format.load_yaml``), no
 from __future__ import annotations
 
 import gzip
-import json
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,8 +23,9 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 
 from convotest.errors import CassetteError
+from convotest.incremental_json import HISTORY_FIELDS
 from convotest.recording.cassette_format import load_yaml
-from convotest.sse import parse_sse
+from convotest.sse import maybe_json, parse_sse
 from convotest.transcript import Exchange
 
 __all__ = ["exchanges_from_interactions", "load_cassette_exchanges", "parse_sse"]
@@ -33,16 +33,6 @@ __all__ = ["exchanges_from_interactions", "load_cassette_exchanges", "parse_sse"
 
 class _BodyError(ValueError):
     """A body that cannot be decoded (raised inside, reported as ``CassetteError`` by the loader)."""
-
-
-def _maybe_json(raw: str) -> Any:
-    s = raw.strip()
-    if s[:1] in ("{", "[") or s in ("null", "true", "false"):
-        try:
-            return json.loads(s)
-        except ValueError:
-            return raw
-    return raw
 
 
 def _lower_headers(headers: Any) -> dict[str, str]:
@@ -114,7 +104,7 @@ def _body(raw: Any, headers: Mapping[str, str]) -> tuple[Any, str | None, list[d
         return None, raw or None, None
     if _is_sse(headers, raw):
         return None, raw, parse_sse(raw)
-    parsed = _maybe_json(raw)
+    parsed = maybe_json(raw)
     if isinstance(parsed, dict | list):
         return parsed, None, None
     return None, raw, None
@@ -132,9 +122,6 @@ def _status(resp: Mapping[str, Any]) -> int:
         return 200
 
 
-_HISTORY_FIELDS = ("input", "messages")
-
-
 def _extended(index: int, body: Any, req_raw: Any, earlier: Sequence[Exchange]) -> Any:
     """Resolve our delta form: ``{json: {messages: [new…]}, extends: {interaction: N, field: messages}}``.
 
@@ -144,7 +131,7 @@ def _extended(index: int, body: Any, req_raw: Any, earlier: Sequence[Exchange]) 
     ref = req_raw.get("extends")
     target = ref.get("interaction") if isinstance(ref, Mapping) else None
     name = ref.get("field") if isinstance(ref, Mapping) else None
-    if not isinstance(target, int) or not 1 <= target <= index or name not in _HISTORY_FIELDS:
+    if not isinstance(target, int) or not 1 <= target <= index or name not in HISTORY_FIELDS:
         raise _BodyError(f"interaction {index} request 'extends' must name an earlier interaction and input/messages")
     base = earlier[target - 1].request
     prior = base.get(name) if isinstance(base, Mapping) else None

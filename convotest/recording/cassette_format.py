@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from convotest.errors import CassetteError
+from convotest.incremental_json import HISTORY_FIELDS, history_field
 from convotest.sse import parse_sse, render_sse
 
 __all__ = [
@@ -219,10 +220,6 @@ def _quiet(headers: Mapping[str, Any], noise: frozenset[str]) -> dict[str, Any]:
     return {k: v for k, v in headers.items() if k.lower() not in noise and not k.lower().startswith(_NOISE_PREFIXES)}
 
 
-#: Request fields that carry a resent history, stored as a delta against the previous request.
-_HISTORY_FIELDS = ("input", "messages")
-
-
 @dataclass
 class _History:
     """The last history list sent to each route: (interaction number, field, item keys)."""
@@ -231,7 +228,7 @@ class _History:
 
     def delta(self, route: str, number: int, body: dict[str, Any], interner: _Interner) -> dict[str, Any] | None:
         """Store ``body``'s history as the items after the previous request's list, if it continues it."""
-        name = next((f for f in _HISTORY_FIELDS if isinstance(body.get(f), list)), None)
+        name = history_field(body)
         if name is None:
             return None
         items = body[name]
@@ -290,7 +287,7 @@ def expand_history(interactions: list[Any], path: str = "<cassette>") -> dict[in
         target = ref.get("interaction") if isinstance(ref, dict) else None
         name = ref.get("field") if isinstance(ref, dict) else None
         where = f"interaction #{number} request: extends"
-        if not isinstance(target, int) or not 1 <= target < number or name not in _HISTORY_FIELDS:
+        if not isinstance(target, int) or not 1 <= target < number or name not in HISTORY_FIELDS:
             raise CassetteError(path, f"{where} must name an earlier interaction and input/messages; re-record it")
         try:
             earlier = interactions[target - 1]["request"]["body"]["json"][name]

@@ -29,12 +29,10 @@ from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.record_mode import RecordMode
 
 from convotest.errors import CassetteError
-from convotest.incremental_json import HISTORY_FIELDS, HistoryParser, ParsedBody
+from convotest.incremental_json import HistoryParser, ParsedBody, history_field
 from convotest.recording import cassette_format
 from convotest.recording.matching import IdCanonicaliser, RequestShape, Shaper
 from convotest.recording.scrub import Scrubber
-
-_HISTORY_FIELDS = HISTORY_FIELDS
 
 __all__ = ["RECORD_MODES", "CassetteSession", "NoMatch", "is_no_match", "open_cassette"]
 
@@ -247,7 +245,7 @@ class _IndexedCassette(vcr.cassette.Cassette):  # type: ignore[misc]
         base: RequestShape | None = None
         if isinstance(parsed, cassette_format.JsonBody):
             data = parsed.data
-            name = next((f for f in _HISTORY_FIELDS if isinstance(data, dict) and isinstance(data.get(f), list)), None)
+            name = history_field(data)
             shared = 0
             if parsed.extends is not None and name is not None:
                 base = self._shapes[parsed.extends]
