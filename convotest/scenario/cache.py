@@ -30,6 +30,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from convotest.scenario import model
+
 __all__ = ["ScenarioCache"]
 
 #: Changes when the layout of an entry changes.
@@ -46,25 +48,10 @@ _LOADER_MODULES = (
     "convotest.scenario.model",
     "convotest.scenario.schema",
 )
-#: The only classes an entry may make (everything else in a scenario is built-in data).
+#: The only classes an entry may make (everything else in a scenario is built-in data): the model's classes.
 _ALLOWED = {
     ("convotest.errors", "SourceLoc"),
-    *(
-        ("convotest.scenario.model", name)
-        for name in (
-            "CompactionExpect",
-            "ContextExpect",
-            "Expect",
-            "Limits",
-            "Marks",
-            "Message",
-            "ReplyExpect",
-            "Scenario",
-            "ServerCompaction",
-            "TokensExpect",
-            "Turn",
-        )
-    ),
+    *((model.__name__, name) for name in model.__all__ if isinstance(getattr(model, name), type)),
 }
 _PATH_ID = "path"
 
