@@ -275,12 +275,9 @@ class _Builder:
         self._short: dict[tuple[Any, str], ContextItem] = {}
         self._by_item_id: dict[str, tuple[Any, list[ContextItem]]] = {}
         self._remembered: set[int] = set()
-        # per API (chat or not): the previous request's raw history and the items parsed from each entry
         #: Per API (chat or not): the last history list, its items parsed one by one, flattened, and whether
         #: it holds item references.
         self._prev: dict[bool, tuple[Sequence[Any], Sequence[list[ContextItem]], Sequence[ContextItem], bool]] = {}
-        #: How many leading items of the list ``history`` last returned are the previous list's, reused whole.
-        self.reused = 0
         #: For the last Responses input: its reasoning items lacking encrypted_content, and whether its items
         #: were remembered (so the next call, resending them, only looks at what it adds).
         self._last_input: tuple[list[ContextItem], bool] = ([], False)
@@ -348,18 +345,19 @@ class _Builder:
             out.extend(parsed)
         return out
 
-    def history(self, raw_items: Any, *, chat: bool, notes: list[str] | None = None) -> list[ContextItem]:
+    def history(self, raw_items: Any, *, chat: bool, notes: list[str] | None = None) -> tuple[list[ContextItem], int]:
         """Parse a request's messages/input, reusing the previous request's items for the common prefix.
+
+        Returns the items and how many leading ones are the previous list's, reused whole (0 otherwise).
 
         Manual modes resend the whole history every turn. When it was parsed incrementally (or loaded from a
         cassette) the resent items are the previous request's very objects, and one C-level list comparison
         (identity short-circuits it) finds the whole previous list repeated; otherwise items are compared
         one by one, which is still much cheaper than parsing them.
         """
-        self.reused = 0
         if not isinstance(raw_items, list):
             self._prev.pop(chat, None)
-            return self.items(raw_items, chat=chat, notes=notes)
+            return self.items(raw_items, chat=chat, notes=notes), 0
         prev_raw, prev_parsed, prev_out, prev_refs = self._prev.get(chat, ((), (), (), False))
         size = len(prev_raw)
         if size and not prev_refs and len(raw_items) >= size and raw_items[:size] == prev_raw:
@@ -367,8 +365,9 @@ class _Builder:
             per_item = list(prev_parsed)
             out = list(prev_out)
             n = size
-            self.reused = len(out)
+            reused = len(out)
         else:
+            reused = 0
             out, per_item, n = [], [], 0
             limit = min(len(raw_items), size)
             while n < limit:
@@ -388,7 +387,8 @@ class _Builder:
             refs = refs or (type(obj) is dict and obj.get("type") == "item_reference")
         # The prefix reused above holds no reference (the loop stops at one), so only new items can.
         self._prev[chat] = (raw_items, per_item, out, refs)
-        return list(out)
+        # A copy: the caller's list may end up in a TurnRecord, and the next call continues from ``out``.
+        return list(out), reused
 
     def _reference(self, obj: Mapping[str, Any], notes: list[str] | None) -> ContextItem:
         ref = obj.get("id")
@@ -598,7 +598,7 @@ class _Builder:
         self.turns.append(record)
 
     def _chat(self, ex: Exchange, req: dict[str, Any], response: dict[str, Any] | None, notes: list[str]) -> TurnRecord:
-        msgs = self.history(req.get("messages") or [], chat=True)
+        msgs, _ = self.history(req.get("messages") or [], chat=True)
         instructions: str | None = None
         # a leading system/developer message is the instructions, as Responses' `instructions` field is,
         # so contexts of the same conversation compare equal across modes
@@ -712,9 +712,8 @@ class _Builder:
                         "instructions not resent: the previous response had instructions, this call has "
                         "none (instructions are not carried over a previous_response_id chain)"
                     )
-        new_items = self.history(req.get("input"), chat=False, notes=notes)
+        new_items, reused = self.history(req.get("input"), chat=False, notes=notes)
         # A manual-mode history repeats the previous input whole: only what it adds is looked at again.
-        reused = self.reused
         last_bare, last_remembered = self._last_input
         bare = list(last_bare) if reused else []
         bare.extend(
