@@ -262,9 +262,7 @@ def run(ctx: Context) -> Result:
     ]
     for (mode, turns), rec in recorded.items():
         # Short conversations replay in milliseconds: run them more often, so their median is as steady.
-        repeats = size.repeats if turns >= 1000 else size.repeats * max(1, min(15, 1000 // turns))
-        if turns >= 1000:
-            repeats = min(size.repeats, 2)
+        repeats = min(size.repeats, 2) if turns >= 1000 else size.repeats * min(15, 1000 // turns)
         conv_times, plain_times, own_times = [], [], []
         arms = (replay_convotest(rec), replay_vcrpy(rec), client_only(rec))
         for _ in range(repeats):
