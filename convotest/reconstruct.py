@@ -252,6 +252,8 @@ class _Resp:
     instructions: str | None
     continued_by: str | None = None
     deleted: bool = False
+    #: The call whose whole context ``chain`` begins with (its index): the response's own call.
+    chain_of: int | None = None
 
 
 @dataclass
@@ -264,6 +266,8 @@ class _Conv:
     instructions: str | None = None
     had_response: bool = False
     last_record: TurnRecord | None = None
+    #: The call whose whole context ``items`` begins with (its index), while nothing but appends changed them.
+    items_of: int | None = None
 
 
 class _Builder:
@@ -278,6 +282,8 @@ class _Builder:
         #: Per API (chat or not): the last history list, its items parsed one by one, flattened, and whether
         #: it holds item references.
         self._prev: dict[bool, tuple[Sequence[Any], Sequence[list[ContextItem]], Sequence[ContextItem], bool]] = {}
+        #: Per API: the call whose context is the last history's items (its index), less how many leading ones.
+        self._history_call: dict[bool, tuple[int, int]] = {}
         #: For the last Responses input: its reasoning items lacking encrypted_content, and whether its items
         #: were remembered (so the next call, resending them, only looks at what it adds).
         self._last_input: tuple[list[ContextItem], bool] = ([], False)
@@ -390,6 +396,18 @@ class _Builder:
         # A copy: the caller's list may end up in a TurnRecord, and the next call continues from ``out``.
         return list(out), reused
 
+    def _history_base(self, chat: bool, reused: int, skip: int, context_is_history: bool) -> int | None:
+        """The call whose whole context the context of the call being built begins with, by way of its history.
+
+        ``reused`` is what ``history`` returned; the call's context is the history's items less ``skip`` leading
+        ones when ``context_is_history``. The call is remembered as the one the next history continues.
+        """
+        known = self._history_call.pop(chat, None)
+        if context_is_history:
+            self._history_call[chat] = (len(self.turns), skip)
+        # The previous history was reused whole, and that call's context was its items less as many.
+        return known[0] if reused and known is not None and known[1] == skip else None
+
     def _reference(self, obj: Mapping[str, Any], notes: list[str] | None) -> ContextItem:
         ref = obj.get("id")
         found = self.items_by_id.get(ref) if isinstance(ref, str) else None
@@ -497,6 +515,7 @@ class _Builder:
             conv = self._conv(m.group(1))
             item_id = m.group(2)
             kept = [it for it in conv.items if _raw_id(it.raw) != item_id]
+            conv.items_of = None
             if len(kept) == len(conv.items):
                 conv.partial_reasons.append(
                     f"item {item_id} was deleted from conversation {m.group(1)} but its id never appeared in "
@@ -549,6 +568,7 @@ class _Builder:
                 conv.notes.append(note)
         # when equal, the listing still contributes the ids the server gave to input items
         conv.items = listed
+        conv.items_of = None
         conv.partial_reasons = []
 
     def _input_items(self, rid: str, ex: Exchange, resp: Mapping[str, Any]) -> None:
@@ -598,13 +618,16 @@ class _Builder:
         self.turns.append(record)
 
     def _chat(self, ex: Exchange, req: dict[str, Any], response: dict[str, Any] | None, notes: list[str]) -> TurnRecord:
-        msgs, _ = self.history(req.get("messages") or [], chat=True)
+        msgs, reused = self.history(req.get("messages") or [], chat=True)
         instructions: str | None = None
+        skip = 0
         # a leading system/developer message is the instructions, as Responses' `instructions` field is,
         # so contexts of the same conversation compare equal across modes
         if msgs and msgs[0].kind == "message" and msgs[0].role in ("system", "developer"):
             instructions = msgs[0].text
             msgs = msgs[1:]
+            skip = 1
+        context_base = self._history_base(True, reused, skip, context_is_history=True)
         reply: str | None = None
         status: str | None = None
         output: list[dict[str, Any]] = []
@@ -634,6 +657,7 @@ class _Builder:
             carried_by="manual_chat",
             streamed=ex.events is not None,
             notes=notes,
+            context_base=context_base,
         )
 
     def _responses(
@@ -660,6 +684,8 @@ class _Builder:
             carried_by = "manual_responses"
 
         base: list[ContextItem] = []
+        #: The call whose whole context ``base`` begins with, when known.
+        base_of: int | None = None
         conv: _Conv | None = None
         if conv_id and prev:
             notes.append(
@@ -682,6 +708,7 @@ class _Builder:
                     "this call has none (conversations do not carry instructions)"
                 )
             base = conv.items
+            base_of = conv.items_of
         elif isinstance(prev, str) and prev:
             r = self.responses.get(prev)
             if r is None:
@@ -692,6 +719,7 @@ class _Builder:
                 )
             else:
                 base = r.chain
+                base_of = r.chain_of
                 if r.deleted:
                     notes.append(
                         f"previous_response_id {prev} was deleted earlier in this traffic; the API answers "
@@ -730,7 +758,11 @@ class _Builder:
                     f"reasoning item {_raw_id(it.raw)} sent under store:false without encrypted_content; "
                     "the API cannot resolve it (request include=['reasoning.encrypted_content'])"
                 )
-        window = self._apply_server_compaction([*base, *new_items])
+        joined = [*base, *new_items]
+        window = self._apply_server_compaction(joined)
+        cut = window is not joined
+        from_history = self._history_base(False, reused, 0, context_is_history=not base and not cut)
+        context_base = None if cut else base_of if base else from_history
 
         out_raw: list[dict[str, Any]] = []
         out_items: list[ContextItem] = []
@@ -761,9 +793,12 @@ class _Builder:
                 if isinstance(prev, str) and prev in self.responses:
                     self.responses[prev].continued_by = rid if isinstance(rid, str) else "?"
                 if isinstance(rid, str):
-                    self.responses[rid] = _Resp(chain=[*window, *out_items], stored=stored, instructions=instructions)
+                    self.responses[rid] = _Resp(
+                        chain=[*window, *out_items], stored=stored, instructions=instructions, chain_of=len(self.turns)
+                    )
                 if conv is not None:
                     conv.items = [*conv.items, *new_items, *out_items]
+                    conv.items_of = None if cut else len(self.turns)
                     conv.had_response = True
                     conv.instructions = instructions or conv.instructions
         record = TurnRecord(
@@ -785,6 +820,7 @@ class _Builder:
             streamed=ex.events is not None,
             notes=notes,
             partial=partial,
+            context_base=context_base,
         )
         if response is not None and endpoint == "responses":
             rid = response.get("id")

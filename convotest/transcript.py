@@ -139,6 +139,10 @@ class TurnRecord:
     tokens: TokenInfo | None = None
     #: The context lacks items the traffic does not show (chain or conversation begun before it).
     partial: bool = False
+    #: ``index`` of an earlier call whose whole context this call's context begins with, the very same item
+    #: objects (set by ``reconstruct`` when it builds one from the other; ``None`` when not known). Token
+    #: accounting counts only what a call adds to it. Clear it when editing ``context`` by hand.
+    context_base: int | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
