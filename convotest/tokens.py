@@ -753,9 +753,35 @@ def _extends(context: Sequence[ContextItem], prev: Sequence[ContextItem]) -> boo
 
     Identity, not equality: ``ContextItem`` equality leaves ``raw`` out, and equal items can count differently
     (a name, an image part, another compaction blob). It stops at the first difference; when there is none
-    it walks the whole previous context, the one cost per call that grows with the conversation.
+    it walks the whole previous context: the fallback for calls reconstruct said nothing about.
     """
     return len(context) >= len(prev) and all(map(operator.is_, context, prev))
+
+
+def _plain_message_key(item: ContextItem, rkey: str) -> tuple[str, ...] | None:
+    """``_item_key`` of the commonest item, read straight off its raw dict: a message of text only, no name.
+
+    ``None`` for anything else (the general path handles it). The key is the one ``_item_key`` gives for the
+    same item, so counts cached either way are shared.
+    """
+    raw = item.raw
+    if type(raw) is not dict or "tool_calls" in raw or "name" in raw:
+        return None
+    role = raw.get("role")
+    if type(role) is not str or raw.get("type", "message") != "message":
+        return None
+    content = raw.get("content")
+    if type(content) is str:
+        return (rkey, "m", role, "", content)
+    if type(content) is not list:
+        return None
+    texts = []
+    for part in content:
+        text = part.get("text") if type(part) is dict else None
+        if type(text) is not str or part.get("type") not in _TEXT_PARTS:
+            return None
+        texts.append(text)
+    return (rkey, "m", role, "", "".join(texts))
 
 
 class _Call:
@@ -783,34 +809,58 @@ class _Call:
         self.total = 0
 
 
+def _base_call(rec: TurnRecord, r: _Rendering, prev: _Call | None, by_index: Mapping[int, _Call]) -> _Call | None:
+    """The earlier call whose whole context this call's context begins with, under the same rendering.
+
+    Reconstruct's word for it (``TurnRecord.context_base``) is taken after a check in constant time that it
+    still fits (its ends are the very same items); calls without it are compared with the previous call item
+    by item.
+    """
+    context = rec.context
+    hint = rec.context_base
+    if hint is not None:
+        call = by_index.get(hint)
+        if call is not None and call.rendering is r:
+            shared = call.rec.context
+            n = len(shared)
+            if n <= len(context) and (n == 0 or (context[0] is shared[0] and context[n - 1] is shared[-1])):
+                return call
+    if prev is not None and prev.rendering is r and _extends(context, prev.rec.context):
+        return prev
+    return None
+
+
 def _plan(
     transcript: Transcript, limits: ModelLimits | None, counter: TokenCounter
 ) -> tuple[list[_Call], dict[tuple[str, ...], int], ConfigError | None]:
     """Every call's plan, in order, and the tokens of every item they count.
 
-    Consecutive calls of a conversation mostly see the previous context plus a few items: when a call's
-    context starts with the previous call's (see ``_extends``), under the same rendering, and what it adds
-    holds no compaction item (which would change what the server renders before it), only the added items
-    are counted. Items not in the counter's cache are counted after every text they need has been counted
-    in one batch per encoding (``TokenCounter.prime``). Planning stops at the first call whose model has no
+    Calls of a conversation mostly see an earlier call's context plus a few items: when a call's context
+    begins with an earlier one's (see ``_base_call``) under the same rendering, and what it adds holds no
+    compaction item (which would change what the server renders before it), only the added items are
+    counted. Items not in the counter's cache are counted after every text they need has been counted in
+    one batch per encoding (``TokenCounter.prime``). Planning stops at the first call whose model has no
     known limits, with the error ``annotate`` raises once the calls before it are annotated.
     """
     calls: list[_Call] = []
+    by_index: dict[int, _Call] = {}
     counts: dict[tuple[str, ...], int] = {}
+    cached = counter._items
     #: Items the counter has no count for: their constant and texts, and the encoding of the texts.
     new: dict[tuple[str, ...], tuple[int, list[str], str]] = {}
-    #: The texts of those items, per encoding (repeats included: ``prime`` drops them).
-    texts: dict[str, list[str]] = {}
+    #: The texts of those items, per encoding, each once.
+    texts: dict[str, dict[str, None]] = {}
+    limits_of: dict[str, ModelLimits] = {}
     error: ConfigError | None = None
 
-    def need(key: tuple[str, ...], item: Mapping[str, Any], r: _Rendering) -> tuple[str, ...]:
+    def need(key: tuple[str, ...], item: Mapping[str, Any] | None, r: _Rendering) -> tuple[str, ...]:
         """``key``, once its item's count is known or its texts are queued for the batch."""
         if key not in counts and key not in new:
-            hit = counter._items.get(key)
+            hit = cached.get(key)
             if hit is None:
-                n, item_texts = _key_terms(key, item, r)
+                n, item_texts = _key_terms(key, item or {}, r)
                 new[key] = (n, item_texts, r.encoding)
-                texts.setdefault(r.encoding, []).extend(item_texts)
+                texts.setdefault(r.encoding, {}).update(dict.fromkeys(item_texts))
             else:
                 counts[key] = hit
         return key
@@ -818,22 +868,42 @@ def _plan(
     prev: _Call | None = None
     instructions: tuple[str, ...] | None = None
     for rec in transcript.turns:
-        try:
-            lim = limits or model_limits(rec.model or "")
-        except ConfigError as exc:
-            error = exc
-            break
+        lim = limits
+        if lim is None:
+            model = rec.model or ""
+            lim = limits_of.get(model)
+            if lim is None:
+                try:
+                    lim = limits_of[model] = model_limits(model)
+                except ConfigError as exc:
+                    error = exc
+                    break
         r = _call_rendering(rec, lim.encoding)
         context = rec.context
-        base = prev if prev is not None and prev.rendering is r and _extends(context, prev.rec.context) else None
-        items: list[Mapping[str, Any]] = []
+        base = _base_call(rec, r, prev, by_index)
+        keys: list[tuple[str, ...]] | None = None
         if base is not None:
-            items = [_countable(ci) for ci in context[len(base.rec.context) :]]
-            if any(item.get("type") in _COMPACTION_TYPES for item in items):
-                base = None
-        if base is None:
-            items = list(_rendered([_countable(ci) for ci in context]))
-        keys = [need(_item_key(item, r), item, r) for item in items]
+            keys = []
+            for ci in context[len(base.rec.context) :]:
+                key = _plain_message_key(ci, r.key)
+                if key is None:
+                    item = _countable(ci)
+                    if item.get("type") in _COMPACTION_TYPES:
+                        base, keys = None, None
+                        break
+                    key = need(_item_key(item, r), item, r)
+                elif key not in counts and key not in new:
+                    # ``need`` inlined for the commonest item: a message of text only (role and text to count)
+                    hit = cached.get(key)
+                    if hit is None:
+                        new[key] = (_message_terms(r, key[2], "", key[4])[0], [key[2], key[4]], r.encoding)
+                        queue = texts.setdefault(r.encoding, {})
+                        queue[key[2]] = queue[key[4]] = None
+                    else:
+                        counts[key] = hit
+                keys.append(key)
+        if keys is None:
+            keys = [need(_item_key(item, r), item, r) for item in _rendered([_countable(ci) for ci in context])]
         system = _instructions_item(rec)
         if system is None:
             instructions = None
@@ -843,10 +913,16 @@ def _plan(
             instructions = instructions if instructions == key else need(key, system, r)
         prev = _Call(rec, lim, r, base, keys, instructions)
         calls.append(prev)
+        by_index[rec.index] = prev
     primed = {encoding: counter.prime(batch, encoding=encoding) for encoding, batch in texts.items()}
     for key, (n, item_texts, encoding) in new.items():
         counts[key] = counter._remember(key, n + sum(map(primed[encoding].__getitem__, item_texts)))
     return calls, counts, error
+
+
+def _plain_responses_request(rec: TurnRecord) -> bool:
+    """A Responses call whose request adds nothing to count besides its context (no tools, no schema)."""
+    return rec.endpoint == "responses" and "tools" not in rec.request and "text" not in rec.request
 
 
 def annotate(
@@ -866,20 +942,25 @@ def annotate(
     counter = counter or TokenCounter()
     calls, counts, error = _plan(transcript, limits, counter)
     billed = 0
+    count = counts.__getitem__
     for call in calls:
         rec, r, lim = call.rec, call.rendering, call.limits
-        call.total = (call.base.total if call.base is not None else 0) + sum(map(counts.__getitem__, call.keys))
-        estimate = r.primer + call.total + counter._extras(rec.endpoint, rec.request, r)
+        call.total = (call.base.total if call.base is not None else 0) + sum(map(count, call.keys))
+        estimate = r.primer + call.total
+        if not _plain_responses_request(rec):
+            estimate += counter._extras(rec.endpoint, rec.request, r)
         if call.instructions is not None:
             estimate += counts[call.instructions]
         usage = rec.usage
-        reported = usage.input_tokens if usage is not None else None
-        used = reported if reported is not None else estimate
-        if reported is not None:
+        if usage is not None:
+            used = reported = usage.input_tokens
             billed += reported
-        elif 200 <= rec.http_status < 300 and rec.response is not None:
-            billed += estimate
+        else:
+            used, reported = estimate, None
+            if 200 <= rec.http_status < 300 and rec.response is not None:
+                billed += estimate
         max_out = _requested_max_output(rec.request, params, lim)
+        window = lim.context_window
         rec.tokens = TokenInfo(
             estimate=estimate,
             reported_input=reported,
@@ -887,10 +968,10 @@ def annotate(
             output=usage.output_tokens if usage is not None else None,
             reasoning=usage.reasoning_tokens if usage is not None else None,
             total=usage.total_tokens if usage is not None else None,
-            context_window=lim.context_window,
+            context_window=window,
             max_output_tokens=max_out,
-            window_used=used / lim.context_window,
-            headroom=lim.context_window - used - max_out,
+            window_used=used / window,
+            headroom=window - used - max_out,
             billed_input=billed,
             truncated=_truncated(rec),
             max_input_tokens=lim.max_input_tokens,

@@ -168,6 +168,73 @@ def test_equal_copies_of_earlier_items_are_counted_whole_with_the_same_figures()
     assert _annotated(contexts) == _alone(contexts) == [22, 28, 33, 38]
 
 
+def _with_bases(contexts: list[list[ContextItem]], bases: list[int | None], **kw: Any) -> list[TurnRecord]:
+    records = [_record(i, c, **kw) for i, c in enumerate(contexts)]
+    for rec, base in zip(records, bases, strict=True):
+        rec.context_base = base
+    return records
+
+
+def test_interleaved_conversations_count_from_the_call_reconstruct_names() -> None:
+    X, Y = _msg("user", "x-ray"), _msg("assistant", "yankee")
+    contexts = [[A], [X], [A, B], [X, Y], [A, B, C], [X, Y, D]]
+    records = _with_bases(contexts, [None, None, 0, 1, 2, 3])
+    counter = TokenCounter()
+    annotate(Transcript(records, []), limits=model_limits("gpt-4o"), counter=counter)
+    assert _estimates(records) == _alone(contexts)
+    assert counter.encoded == len({"alpha", "bravo two", "charlie", "delta", "x-ray", "yankee"}) + 4
+
+
+ROLES_TEXTS = [("user", "a"), ("assistant", "b"), ("user", "x"), ("assistant", "y")]
+
+
+def test_only_what_a_call_adds_to_its_base_is_looked_at() -> None:
+    reads: Counter[str] = Counter()
+
+    class Watched(ContextItem):
+        """An item that counts how often its raw form is read."""
+
+        def __getattribute__(self, name: str) -> Any:
+            if name == "raw":
+                reads[object.__getattribute__(self, "text")] += 1
+            return object.__getattribute__(self, name)
+
+    a, b, x, y = (Watched("message", role, text, {"role": role, "content": text}) for role, text in ROLES_TEXTS)
+    contexts = [[a], [x], [a, b], [x, y], [a, b, a], [x, y, x]]
+    records = _with_bases(contexts, [None, None, 0, 1, 2, 3])
+    annotate(Transcript(records, []), limits=model_limits("gpt-4o"))
+    # each call's own items only: a at calls 0 and 4, b at call 2, x at calls 1 and 5, y at call 3
+    assert reads == {"a": 2, "b": 1, "x": 2, "y": 1}
+
+
+@pytest.mark.parametrize(
+    ("contexts", "bases"),
+    [
+        # edited since: the first item replaced, or the context cut shorter than the base
+        ([[A, B], [C, B, D]], [None, 0]),
+        ([[A, B, C], [A, B]], [None, 0]),
+        # a base that is not in this transcript (a filtered one), or names the call itself
+        ([[A], [A, B]], [None, 7]),
+        ([[A], [A, B]], [None, 1]),
+        # what the call adds holds a compaction item: the server renders what precedes it differently
+        ([[A, B], [A, B, _compaction("z" * 80), C]], [None, 0]),
+    ],
+)
+def test_a_base_that_does_not_fit_is_not_used(contexts: list[list[ContextItem]], bases: list[int | None]) -> None:
+    records = _with_bases(contexts, bases)
+    annotate(Transcript(records, []), limits=model_limits("gpt-4o"))
+    assert _estimates(records) == _alone(contexts)
+
+
+def test_a_base_counted_under_another_model_is_not_used() -> None:
+    contexts = [[A, B], [A, B, C]]
+    records = _with_bases(contexts, [None, 0])
+    records[0].request["model"] = records[0].model = "gpt-5"
+    annotate(Transcript(records, []))
+    alone = [estimate_record(rec, TokenCounter()) for rec in records]
+    assert _estimates(records) == alone == [22 + 2 - 1, 28]
+
+
 def test_every_kind_of_item_counts_incrementally_as_alone() -> None:
     items = [
         _msg("user", "what is the weather in Paris?"),
