@@ -411,54 +411,56 @@ class TokenCounter:
     ) -> None:
         self._encoder = encoder or _tiktoken_count
         self._max_entries = max_entries
-        self._texts: dict[tuple[str, str], int] = {}
+        #: encoding -> text -> tokens (the empty text is always 0, never stored).
+        self._texts: dict[str, dict[str, int]] = {}
         self._items: dict[tuple[str, ...], int] = {}
         #: Texts that reached the encoder (text-cache misses).
         self.encoded = 0
+
+    def _text_cache(self, encoding: str, adding: int) -> dict[str, int]:
+        """The text cache of ``encoding``, emptied (every encoding's) first if ``adding`` more would overfill it."""
+        if sum(map(len, self._texts.values())) + adding > self._max_entries:
+            self._texts.clear()
+        cache = self._texts.get(encoding)
+        if cache is None:
+            cache = self._texts[encoding] = {}
+        return cache
 
     def text(self, text: str, model: str | None = None, *, encoding: str | None = None) -> int:
         """Tokens of ``text`` under ``encoding`` (else ``model``'s encoding), cached."""
         if not text:
             return 0
         enc = encoding or _default_encoding(model or "")
-        key = (enc, text)
-        hit = self._texts.get(key)
+        hit = self._texts.get(enc, {}).get(text)
         if hit is not None:
             return hit
-        if len(self._texts) >= self._max_entries:
-            self._texts.clear()
+        cache = self._text_cache(enc, 1)
         self.encoded += 1
-        n = self._encoder(enc, text)
-        self._texts[key] = n
+        n = cache[text] = self._encoder(enc, text)
         return n
 
     def prime(self, texts: Iterable[str], *, encoding: str) -> dict[str, int]:
-        """Count many texts at once, filling the text cache: one tiktoken call for all the uncached ones.
+        """Count many texts at once, filling the text cache, and return the count of each (and of "", 0).
 
-        Returns the count of every text given (and of the empty text, 0). With the default encoder the texts
-        are joined with ``<|endoftext|>`` and encoded with that special token allowed: tiktoken encodes the
-        text between special tokens separately, so each count is exactly what encoding the text alone gives,
-        at the cost of a single call instead of one per text.
+        With the default encoder each uncached text goes to tiktoken's ``encode_ordinary`` straight from one
+        C-level loop: no per-text Python besides it.
         """
+        given = dict.fromkeys(texts)
+        given.pop("", None)
+        cache = self._texts.get(encoding, {})
+        todo = [text for text in given if text not in cache]
+        if todo:
+            if len(todo) < len(given) and sum(map(len, self._texts.values())) + len(todo) > self._max_entries:
+                todo = list(given)  # the cached ones are about to be dropped: count them again
+            cache = self._text_cache(encoding, len(todo))
+            if self._encoder is _tiktoken_count:
+                fresh: Iterable[int] = map(len, map(get_encoding(encoding).encode_ordinary, todo))
+            else:
+                fresh = [self._encoder(encoding, text) for text in todo]
+            cache.update(zip(todo, fresh, strict=True))
+            self.encoded += len(todo)
         counts = {"": 0}
-        todo: list[str] = []
-        cache = self._texts
-        for text in dict.fromkeys(texts):
-            hit = cache.get((encoding, text))
-            if hit is not None:
-                counts[text] = hit
-            elif text:
-                todo.append(text)
-        if not todo:
-            return counts
-        if len(cache) + len(todo) > self._max_entries:
-            cache.clear()
-        fresh = _batch_count(encoding, todo) if self._encoder is _tiktoken_count else None
-        if fresh is None:
-            fresh = [self._encoder(encoding, text) for text in todo]
-        self.encoded += len(todo)
-        cache.update(zip([(encoding, text) for text in todo], fresh, strict=True))
-        counts.update(zip(todo, fresh, strict=True))
+        counts.update((text, cache[text]) for text in given)
         return counts
 
     def message(self, role: str, text: str, *, model: str | None = None, name: str | None = None) -> int:
@@ -584,42 +586,8 @@ class TokenCounter:
 
 
 def _tiktoken_count(encoding: str, text: str) -> int:
-    return len(get_encoding(encoding).encode(text, disallowed_special=()))
-
-
-#: Separates texts counted in one tiktoken call (``TokenCounter.prime``); a text containing it is counted alone.
-_BATCH_SEPARATOR = "<|endoftext|>"
-
-
-def _batch_count(encoding: str, texts: Sequence[str]) -> list[int] | None:
-    """Token counts of ``texts`` from one tiktoken call (``None`` when the encoding has no separator token)."""
-    enc = get_encoding(encoding)
-    try:
-        separator = enc.encode_single_token(_BATCH_SEPARATOR)
-    except KeyError:
-        return None
-    alone: set[int] = set()
-    joined = _BATCH_SEPARATOR.join(texts)
-    # One separator per gap means no text holds one (none can straddle a gap: no proper prefix of the
-    # separator is also a suffix of it), so the usual case needs no scan of each text.
-    if joined.count(_BATCH_SEPARATOR) != max(len(texts) - 1, 0):
-        alone = {i for i, text in enumerate(texts) if _BATCH_SEPARATOR in text}
-        joined = _BATCH_SEPARATOR.join(text for i, text in enumerate(texts) if i not in alone)
-    tokens = enc.encode(joined, allowed_special={_BATCH_SEPARATOR}, disallowed_special=())
-    batched = len(texts) - len(alone)
-    counts: list[int] = []
-    start = 0
-    find = tokens.index
-    for _ in range(batched - 1):
-        end = find(separator, start)
-        counts.append(end - start)
-        start = end + 1
-    if batched:
-        counts.append(len(tokens) - start)
-    if not alone:
-        return counts
-    rest = iter(counts)
-    return [_tiktoken_count(encoding, text) if i in alone else next(rest) for i, text in enumerate(texts)]
+    # Special-token text counts as plain text, as the API treats user content: same as encode(…, disallowed_special=()).
+    return len(get_encoding(encoding).encode_ordinary(text))
 
 
 def _endpoint(path: str) -> str:
@@ -915,8 +883,10 @@ def _plan(
         calls.append(prev)
         by_index[rec.index] = prev
     primed = {encoding: counter.prime(batch, encoding=encoding) for encoding, batch in texts.items()}
+    if len(cached) + len(new) > counter._max_entries:
+        cached.clear()
     for key, (n, item_texts, encoding) in new.items():
-        counts[key] = counter._remember(key, n + sum(map(primed[encoding].__getitem__, item_texts)))
+        counts[key] = cached[key] = n + sum(map(primed[encoding].__getitem__, item_texts))
     return calls, counts, error
 
 
