@@ -44,8 +44,10 @@ class Size:
     long_turns: tuple[int, ...] = (10, 100, 1000)
     #: 3: turns of the transcript whose tokens are accounted.
     token_turns: int = 1000
-    #: 4: scenario files (and trivial Python test files).
+    #: 4: scenario files (and trivial Python test files), and timed collections of each (a run takes ~2 s but
+    #: varies by ±15% on a shared VM: more runs than elsewhere keep the median steady).
     collect_files: int = 1000
+    collect_repeats: int = 9
     #: 5: concurrent clients and requests per client.
     emu_clients: int = 32
     emu_requests: int = 64
@@ -65,6 +67,7 @@ SIZES: dict[str, Size] = {
         long_turns=(10, 50, 200),
         token_turns=200,
         collect_files=200,
+        collect_repeats=5,
         emu_clients=16,
         emu_requests=24,
         xdist_scenarios=20,
@@ -78,6 +81,7 @@ SIZES: dict[str, Size] = {
         long_turns=(2, 4, 8),
         token_turns=8,
         collect_files=4,
+        collect_repeats=1,
         emu_clients=4,
         emu_requests=6,
         xdist_scenarios=1,

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     size = SIZES[args.size]
     if args.repeats is not None:
-        size = dataclasses.replace(size, repeats=args.repeats)
+        size = dataclasses.replace(size, repeats=args.repeats, collect_repeats=args.repeats)
     wanted = sorted(int(n) for n in args.only.split(",") if n.strip()) if args.only else sorted(BENCHMARKS)
     unknown = [n for n in wanted if n not in BENCHMARKS]
     if unknown:
