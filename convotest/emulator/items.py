@@ -188,6 +188,8 @@ def normalize_items(raw: Any, param: str, store: Store) -> list[dict[str, Any]]:
         raw = [{"role": "user", "content": raw}]
     if not isinstance(raw, list):
         raise invalid_type(param, "one of a string or an array", raw)
+    # Before any item here gets a new id: a later item may carry the id the counter would give next.
+    store.note_given_ids(item["id"] for item in raw if isinstance(item, Mapping) and isinstance(item.get("id"), str))
     out: list[dict[str, Any]] = []
     for index, item in enumerate(raw):
         where = f"{param}[{index}]"

@@ -10,6 +10,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterable
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,9 @@ class Store:
         self.items: dict[str, dict[str, Any]] = {}
         #: conv id → {"object": conversation object, "item_ids": [...]}
         self.conversations: dict[str, dict[str, Any]] = {}
+        #: Ids clients sent that this store did not make (e.g. output items of a recording replayed before
+        #: this server started): new ids step over them, as the real API's random ids never meet them.
+        self._given_ids: set[str] = set()
         self._dirty: dict[str, set[str]] = {t: set() for t in _TABLES}
         self._deleted: dict[str, set[str]] = {t: set() for t in _TABLES}
         self._db: sqlite3.Connection | None = None
@@ -77,10 +81,29 @@ class Store:
         return f"{self.seed}:{self.counter}" if not run else f"{self.seed}:{run}:{self.counter}"
 
     def new_id(self, prefix: str, length: int = 50) -> str:
-        """A fresh id: ``prefix`` + hex derived from the seed, the run namespace and its counter."""
-        self.counter += 1
-        digest = hashlib.sha256(self._basis().encode()).hexdigest()
-        return prefix + digest[:length]
+        """A fresh id: ``prefix`` + hex derived from the seed, the run namespace and its counter.
+
+        The counter moves on past an id already in use: one a client sent (``note_given_ids``) or one held.
+        Replaying part of a recording and sending the rest here (``new_episodes``) resends ids another
+        server made from the same seed and namespace; a new item must not take one of them.
+        """
+        while True:
+            self.counter += 1
+            candidate = prefix + hashlib.sha256(self._basis().encode()).hexdigest()[:length]
+            if not self._in_use(candidate):
+                return candidate
+
+    def _in_use(self, candidate: str) -> bool:
+        return (
+            candidate in self._given_ids
+            or candidate in self.items
+            or candidate in self.responses
+            or candidate in self.conversations
+        )
+
+    def note_given_ids(self, ids: Iterable[str]) -> None:
+        """Remember ids a client sent, so that ``new_id`` never makes one of them."""
+        self._given_ids.update(ids)
 
     def new_token(self, prefix: str, length: int) -> str:
         """Like ``new_id`` but alphanumeric (mixed case), as Chat ``chatcmpl-`` and ``call_`` ids are."""

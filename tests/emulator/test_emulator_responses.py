@@ -20,6 +20,7 @@ from openai.types.responses import (
 
 from convotest.emulator import EmulatorConfig
 from convotest.emulator.replies import reply_for
+from convotest.emulator.store import Store
 from convotest.tokens import count_items_tokens, count_text
 
 MODEL = "gpt-4o-mini"
@@ -324,6 +325,36 @@ def test_duplicate_item_ids_are_rejected(client: OpenAI) -> None:
     assert "Duplicate item found with id" in info.value.message and info.value.param == "input"
     with pytest.raises(openai.BadRequestError):
         client.responses.create(model=MODEL, input=[message], previous_response_id=first["id"])
+
+
+def test_new_ids_step_over_ids_clients_sent(fresh: Any) -> None:
+    """A history replayed from a recording carries ids another emulator made from the same seed: the ids
+    this one makes next. The new items must not take them (the real API's random ids never collide)."""
+    srv = fresh(EmulatorConfig())
+    ahead = Store(seed=srv.config.seed)
+    taken = [ahead.new_id("msg_") for _ in range(3)]
+    client = OpenAI(base_url=srv.base_url, api_key="sk-test", max_retries=0)
+    history: list[Any] = [{"role": "user", "content": "Knock knock."}]
+    history += [
+        {
+            "type": "message",
+            "id": iid,
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": f"reply {n}", "annotations": []}],
+        }
+        for n, iid in enumerate(taken)
+    ]
+    history.append({"role": "user", "content": "Orange."})
+    data, _ = create(client, model=MODEL, input=history, store=True)
+    listed = client.responses.input_items.list(data["id"], order="asc").data
+    ids = [item.id for item in listed]
+    assert ids[1:4] == taken and len(set(ids)) == len(ids) == 5
+    assert data["output"][0]["id"] not in taken and data["id"].removeprefix("resp_") not in {
+        t.removeprefix("msg_") for t in taken
+    }
+    # the same items resent with the next turn, as a manual history does: still no duplicate
+    create(client, model=MODEL, input=[*history, data["output"][0], {"role": "user", "content": "Banana."}])
 
 
 def test_metadata_and_settings_are_echoed(client: OpenAI) -> None:

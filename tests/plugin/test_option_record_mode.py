@@ -79,6 +79,21 @@ def test_new_episodes_records_only_the_new_requests(pytester: pytest.Pytester, r
     pytester.runpytest_inprocess(*DEAD, CHAT).assert_outcomes(passed=1)
 
 
+def test_new_episodes_continues_a_resent_history_on_a_fresh_emulator(pytester: pytest.Pytester) -> None:
+    """manual_responses resends the replayed replies with the ids the recording's emulator gave them; the
+    fresh emulator that takes the new turn makes ids from the same seed and must step over those."""
+    three = GREETING.replace("[manual_chat, manual_responses]", "[manual_responses]") + '  - user: "Pear."\n'
+    root = write_project(pytester, {"greeting": three})
+    pytester.runpytest_inprocess("--convo-record-mode=once", "--convo-emulator").assert_outcomes(passed=1)
+    write_project(pytester, {"greeting": three.replace('"Pear."', '"Plum."')})
+    result = pytester.runpytest_inprocess("--convo-record-mode=new_episodes", "--convo-emulator")
+    result.assert_outcomes(passed=1)
+    data = yaml.safe_load(cassette(root, "greeting", "manual_responses").read_text(encoding="utf-8"))
+    last = [i["request"]["body"]["json"]["input"][-1]["content"] for i in data["interactions"]]
+    assert last == ["Knock knock.", "Orange.", "Pear.", "Plum."]
+    pytester.runpytest_inprocess(*DEAD).assert_outcomes(passed=1)
+
+
 def test_all_sends_every_request_to_the_server(pytester: pytest.Pytester, recorded: Path) -> None:
     """'all' never replays: against a dead server it fails although the cassette holds every request."""
     root = write_project(pytester, cassettes=recorded)
