@@ -119,19 +119,26 @@ def _items(text: str, pos: int, items: list[Any]) -> int:
     return pos
 
 
+def _next_key(text: str, pos: int, first: bool) -> tuple[str | None, int]:
+    """The next member's key and the position of its value; ``(None, position after "}")`` at the end."""
+    pos = _skip(text, pos)
+    char = text[pos : pos + 1]
+    if char == "}":
+        return None, pos + 1
+    if not first:
+        if char != ",":
+            raise _Malformed
+        pos = _skip(text, pos + 1)
+    return _key(text, pos)
+
+
 def _members(text: str, pos: int, out: dict[str, Any], first: bool) -> int:
     """Parse ``, "key": value`` pairs into ``out`` up to the closing ``}``; returns the position after it."""
     while True:
-        pos = _skip(text, pos)
-        char = text[pos : pos + 1]
-        if char == "}":
-            return pos + 1
-        if not first:
-            if char != ",":
-                raise _Malformed
-            pos = _skip(text, pos + 1)
+        key, pos = _next_key(text, pos, first)
+        if key is None:
+            return pos
         first = False
-        key, pos = _key(text, pos)
         out[key], pos = _value(text, pos)
 
 
@@ -201,16 +208,10 @@ class HistoryParser:
         pos += 1
         first = True
         while True:
-            pos = _skip(text, pos)
-            char = text[pos : pos + 1]
-            if char == "}":
+            key, pos = _next_key(text, pos, first)
+            if key is None:
                 return None
-            if not first:
-                if char != ",":
-                    raise _Malformed
-                pos = _skip(text, pos + 1)
             first = False
-            key, pos = _key(text, pos)
             if key in HISTORY_FIELDS and text[pos : pos + 1] == "[" and key not in head:
                 items: list[Any] = []
                 end = _items(text, pos + 1, items)
