@@ -450,9 +450,9 @@ class TokenCounter:
         cache = self._texts.get(encoding, {})
         todo = [text for text in given if text not in cache]
         if todo:
-            if len(todo) < len(given) and sum(map(len, self._texts.values())) + len(todo) > self._max_entries:
-                todo = list(given)  # the cached ones are about to be dropped: count them again
             cache = self._text_cache(encoding, len(todo))
+            if not cache:
+                todo = list(given)  # emptied to make room (or new): the cached ones are counted again
             if self._encoder is _tiktoken_count:
                 fresh: Iterable[int] = map(len, map(get_encoding(encoding).encode_ordinary, todo))
             else:
@@ -486,6 +486,11 @@ class TokenCounter:
             self._items.clear()
         self._items[key] = n
         return n
+
+    def _remember_all(self, counts: Mapping[tuple[str, ...], int]) -> None:
+        if len(self._items) + len(counts) > self._max_entries:
+            self._items.clear()
+        self._items.update(counts)
 
     def items(
         self,
@@ -544,16 +549,17 @@ class TokenCounter:
             if isinstance(fmt, Mapping) and isinstance(fmt.get("json_schema"), Mapping):
                 n += self._schema(fmt["json_schema"], r.encoding)
             return n
-        n = 0
-        tools = [t for t in body.get("tools") or [] if isinstance(t, Mapping) and t.get("type") == "function"]
-        if tools:
-            n += max(0, self._tools(tools, r.encoding) + RESPONSES_TOOLS_DELTA)
+        n = COMPACT_OVERHEAD if endpoint == "compact" else 0
+        # Tested before anything is built: most calls have neither, and this runs once per call.
+        if body.get("tools"):
+            tools = [t for t in body["tools"] if isinstance(t, Mapping) and t.get("type") == "function"]
+            if tools:
+                n += max(0, self._tools(tools, r.encoding) + RESPONSES_TOOLS_DELTA)
         text = body.get("text")
-        fmt = text.get("format") if isinstance(text, Mapping) else None
-        if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
-            n += self._schema(fmt, r.encoding)
-        if endpoint == "compact":
-            n += COMPACT_OVERHEAD
+        if isinstance(text, Mapping):
+            fmt = text.get("format")
+            if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
+                n += self._schema(fmt, r.encoding)
         return n
 
     def _tools(self, tools: Sequence[Mapping[str, Any]], enc: str) -> int:
@@ -726,7 +732,7 @@ def _extends(context: Sequence[ContextItem], prev: Sequence[ContextItem]) -> boo
     return len(context) >= len(prev) and all(map(operator.is_, context, prev))
 
 
-def _plain_message_key(item: ContextItem, rkey: str) -> tuple[str, ...] | None:
+def _plain_message_key(item: ContextItem, r: _Rendering) -> tuple[str, ...] | None:
     """``_item_key`` of the commonest item, read straight off its raw dict: a message of text only, no name.
 
     ``None`` for anything else (the general path handles it). The key is the one ``_item_key`` gives for the
@@ -740,7 +746,7 @@ def _plain_message_key(item: ContextItem, rkey: str) -> tuple[str, ...] | None:
         return None
     content = raw.get("content")
     if type(content) is str:
-        return (rkey, "m", role, "", content)
+        return _message_key(r, role, "", content)
     if type(content) is not list:
         return None
     texts = []
@@ -749,7 +755,7 @@ def _plain_message_key(item: ContextItem, rkey: str) -> tuple[str, ...] | None:
         if type(text) is not str or part.get("type") not in _TEXT_PARTS:
             return None
         texts.append(text)
-    return (rkey, "m", role, "", "".join(texts))
+    return _message_key(r, role, "", "".join(texts))
 
 
 class _Call:
@@ -853,23 +859,16 @@ def _plan(
         if base is not None:
             keys = []
             for ci in context[len(base.rec.context) :]:
-                key = _plain_message_key(ci, r.key)
+                # A message of text only is keyed off its raw dict; its count needs nothing else of it.
+                key = _plain_message_key(ci, r)
+                item: Mapping[str, Any] | None = None
                 if key is None:
                     item = _countable(ci)
                     if item.get("type") in _COMPACTION_TYPES:
                         base, keys = None, None
                         break
-                    key = need(_item_key(item, r), item, r)
-                elif key not in counts and key not in new:
-                    # ``need`` inlined for the commonest item: a message of text only (role and text to count)
-                    hit = cached.get(key)
-                    if hit is None:
-                        new[key] = (_message_terms(r, key[2], "", key[4])[0], [key[2], key[4]], r.encoding)
-                        queue = texts.setdefault(r.encoding, {})
-                        queue[key[2]] = queue[key[4]] = None
-                    else:
-                        counts[key] = hit
-                keys.append(key)
+                    key = _item_key(item, r)
+                keys.append(need(key, item, r))
         if keys is None:
             keys = [need(_item_key(item, r), item, r) for item in _rendered([_countable(ci) for ci in context])]
         system = _instructions_item(rec)
@@ -883,16 +882,12 @@ def _plan(
         calls.append(prev)
         by_index[rec.index] = prev
     primed = {encoding: counter.prime(batch, encoding=encoding) for encoding, batch in texts.items()}
-    if len(cached) + len(new) > counter._max_entries:
-        cached.clear()
-    for key, (n, item_texts, encoding) in new.items():
-        counts[key] = cached[key] = n + sum(map(primed[encoding].__getitem__, item_texts))
+    fresh = {
+        key: n + sum(map(primed[encoding].__getitem__, item_texts)) for key, (n, item_texts, encoding) in new.items()
+    }
+    counter._remember_all(fresh)
+    counts.update(fresh)
     return calls, counts, error
-
-
-def _plain_responses_request(rec: TurnRecord) -> bool:
-    """A Responses call whose request adds nothing to count besides its context (no tools, no schema)."""
-    return rec.endpoint == "responses" and "tools" not in rec.request and "text" not in rec.request
 
 
 def annotate(
@@ -916,9 +911,7 @@ def annotate(
     for call in calls:
         rec, r, lim = call.rec, call.rendering, call.limits
         call.total = (call.base.total if call.base is not None else 0) + sum(map(count, call.keys))
-        estimate = r.primer + call.total
-        if not _plain_responses_request(rec):
-            estimate += counter._extras(rec.endpoint, rec.request, r)
+        estimate = r.primer + call.total + counter._extras(rec.endpoint, rec.request, r)
         if call.instructions is not None:
             estimate += counts[call.instructions]
         usage = rec.usage
