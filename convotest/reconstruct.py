@@ -252,8 +252,6 @@ class _Resp:
     instructions: str | None
     continued_by: str | None = None
     deleted: bool = False
-    #: The call whose whole context ``chain`` begins with (its index): the response's own call.
-    chain_of: int | None = None
 
 
 @dataclass
@@ -719,7 +717,8 @@ class _Builder:
                 )
             else:
                 base = r.chain
-                base_of = r.chain_of
+                # the chain is that response's own context and output: its call is the base
+                base_of = self.records[prev][0].index
                 if r.deleted:
                     notes.append(
                         f"previous_response_id {prev} was deleted earlier in this traffic; the API answers "
@@ -793,9 +792,7 @@ class _Builder:
                 if isinstance(prev, str) and prev in self.responses:
                     self.responses[prev].continued_by = rid if isinstance(rid, str) else "?"
                 if isinstance(rid, str):
-                    self.responses[rid] = _Resp(
-                        chain=[*window, *out_items], stored=stored, instructions=instructions, chain_of=len(self.turns)
-                    )
+                    self.responses[rid] = _Resp(chain=[*window, *out_items], stored=stored, instructions=instructions)
                 if conv is not None:
                     conv.items = [*conv.items, *new_items, *out_items]
                     conv.items_of = None if cut else len(self.turns)
