@@ -12,10 +12,12 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "scenarios"
@@ -117,3 +119,30 @@ def run_inprocess(pytester: pytest.Pytester, *args: str) -> PytestRun:
     """``pytest ARGS`` inside this process in ``pytester.path`` (cheaper than a subprocess, same output)."""
     result = pytester.runpytest_inprocess(*args)
     return PytestRun(int(result.ret), "\n".join(result.outlines) + "\n", "\n".join(result.errlines))
+
+
+#: A line mutation beyond the common ones: (draw, line) -> the line that replaces it.
+LineEdit = Callable[[st.DrawFn, str], str]
+
+
+def mutate_lines(draw: st.DrawFn, text: str, edits: Mapping[str, LineEdit]) -> str:
+    """``text`` after one to four line mutations: delete, duplicate, swap, truncate the whole, or one of ``edits``."""
+    lines = text.splitlines(keepends=True)
+    for _ in range(draw(st.integers(1, 4))):
+        if not lines:
+            break
+        at = draw(st.integers(0, len(lines) - 1))
+        action = draw(st.sampled_from(["delete", "duplicate", "swap", *edits, "truncate"]))
+        if action == "delete":
+            del lines[at]
+        elif action == "duplicate":
+            lines.insert(at, lines[at])
+        elif action == "swap":
+            other = draw(st.integers(0, len(lines) - 1))
+            lines[at], lines[other] = lines[other], lines[at]
+        elif action == "truncate":
+            joined = "".join(lines)
+            lines = [joined[: draw(st.integers(0, len(joined)))]]
+        else:
+            lines[at] = edits[action](draw, lines[at])
+    return "".join(lines)

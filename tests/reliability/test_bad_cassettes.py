@@ -19,7 +19,7 @@ import pytest
 import vcr.request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_helpers import SHIPPED, run_inprocess, scaled, soak, write_project
+from reliability_helpers import SHIPPED, mutate_lines, run_inprocess, scaled, soak, write_project
 
 from convotest.emulator.server import EmulatorServer
 from convotest.errors import CassetteError
@@ -254,31 +254,14 @@ def test_a_bad_cassette_of_another_mode_fails_the_cross_mode_check_clearly(
 GARBAGE = ["null", "[]", "{}", "5", "-1", "true", "'x'", "ü", "[1, {a: 2}]", "{json: 1}", "{sse: 1}", "*a", "&a"]
 
 
+def _retyped(draw: st.DrawFn, line: str) -> str:
+    match = re.search(r"(:\s|-\s)(.*)$", line.rstrip("\n"))
+    return line[: match.start(2)] + draw(st.sampled_from(GARBAGE)) + "\n" if match else line
+
+
 @st.composite
 def mutated_cassettes(draw: st.DrawFn, text: str) -> str:
-    lines = text.splitlines(keepends=True)
-    for _ in range(draw(st.integers(1, 4))):
-        if not lines:
-            break
-        at = draw(st.integers(0, len(lines) - 1))
-        action = draw(st.sampled_from(["delete", "duplicate", "swap", "retype", "indent", "truncate"]))
-        if action == "delete":
-            del lines[at]
-        elif action == "duplicate":
-            lines.insert(at, lines[at])
-        elif action == "swap":
-            other = draw(st.integers(0, len(lines) - 1))
-            lines[at], lines[other] = lines[other], lines[at]
-        elif action == "retype":
-            match = re.search(r"(:\s|-\s)(.*)$", lines[at].rstrip("\n"))
-            if match:
-                lines[at] = lines[at][: match.start(2)] + draw(st.sampled_from(GARBAGE)) + "\n"
-        elif action == "indent":
-            lines[at] = "  " + lines[at]
-        else:
-            joined = "".join(lines)
-            lines = [joined[: draw(st.integers(0, len(joined)))]]
-    return "".join(lines)
+    return mutate_lines(draw, text, {"retype": _retyped, "indent": lambda draw, line: "  " + line})
 
 
 def test_the_cassette_reader_only_ever_raises_cassette_error(good: str) -> None:

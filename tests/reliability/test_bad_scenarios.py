@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_helpers import scaled, shipped_files, soak
+from reliability_helpers import mutate_lines, scaled, shipped_files, soak
 
 from convotest.errors import ScenarioError
 from convotest.scenario.loader import load_text
@@ -246,42 +246,31 @@ REPLACEMENTS = ["null", "true", "0", "-1", "1e400", "[]", "{}", "[1, 2]", "{a: 1
 GARBAGE = ["\t", ": :", "- -", "{", "]", "&a", "*a", "*nope", "<<: *a", "!!python/object:os.system", "%TAG", "\x00"]
 
 
+def _retyped(draw: st.DrawFn, line: str) -> str:
+    match = SCALAR.search(line.rstrip("\n"))
+    return line[: match.start(2)] + draw(st.sampled_from(REPLACEMENTS)) + "\n" if match else line
+
+
+def _with_garbage(draw: st.DrawFn, line: str) -> str:
+    junk = draw(st.one_of(st.sampled_from(GARBAGE), st.text(max_size=10)))
+    column = draw(st.integers(0, len(line)))
+    return line[:column] + junk + line[column:]
+
+
 @st.composite
 def mutated(draw: st.DrawFn) -> str | bytes:
     """A shipped scenario with one to four textual mutations."""
     name = draw(st.sampled_from(sorted(SHIPPED)))
-    lines = SHIPPED[name].splitlines(keepends=True)
-    for _ in range(draw(st.integers(1, 4))):
-        if not lines:
-            break
-        at = draw(st.integers(0, len(lines) - 1))
-        action = draw(
-            st.sampled_from(["delete", "duplicate", "swap", "indent", "dedent", "retype", "garbage", "truncate"])
-        )
-        if action == "delete":
-            del lines[at]
-        elif action == "duplicate":
-            lines.insert(at, lines[at])
-        elif action == "swap":
-            other = draw(st.integers(0, len(lines) - 1))
-            lines[at], lines[other] = lines[other], lines[at]
-        elif action == "indent":
-            lines[at] = " " * draw(st.integers(1, 4)) + lines[at]
-        elif action == "dedent":
-            lines[at] = lines[at].lstrip(" ")
-        elif action == "retype":
-            match = SCALAR.search(lines[at].rstrip("\n"))
-            if match:
-                new = draw(st.sampled_from(REPLACEMENTS))
-                lines[at] = lines[at][: match.start(2)] + new + "\n"
-        elif action == "garbage":
-            junk_text = draw(st.one_of(st.sampled_from(GARBAGE), st.text(max_size=10)))
-            column = draw(st.integers(0, len(lines[at])))
-            lines[at] = lines[at][:column] + junk_text + lines[at][column:]
-        else:
-            text = "".join(lines)
-            lines = [text[: draw(st.integers(0, len(text)))]]
-    result = "".join(lines)
+    result = mutate_lines(
+        draw,
+        SHIPPED[name],
+        {
+            "indent": lambda draw, line: " " * draw(st.integers(1, 4)) + line,
+            "dedent": lambda draw, line: line.lstrip(" "),
+            "retype": _retyped,
+            "garbage": _with_garbage,
+        },
+    )
     if draw(st.integers(0, 9)) == 0:
         return result.encode("utf-8")[: draw(st.integers(0, len(result)))] + draw(st.binary(max_size=8))
     return result
