@@ -380,8 +380,9 @@ class ScenarioFailed(AssertionError):
 def render_failures(result: RunResult, *, rootdir: Path | None = None, scrubber: Scrubber | None = None) -> str:
     """The failure text: file:line, turn, mode, the turn's script, the reply, and the diff.
 
-    Paths are shown relative to ``rootdir`` when given; ``scrubber`` (default: the defaults plus the
-    environment's API key, organisation and project) redacts secrets from everything shown.
+    Paths are shown relative to ``rootdir`` when given; ``scrubber`` (default: the run's own,
+    ``result.scrubber``, else the defaults plus the environment's API key, organisation and project)
+    redacts secrets from everything shown.
     """
     from convotest.runner import Settings
 
@@ -400,7 +401,7 @@ def render_failures(result: RunResult, *, rootdir: Path | None = None, scrubber:
             lines.extend("    " + line for line in failure.diff.splitlines())
     # Nothing printed may carry a secret, whatever a server echoed back. Messages shorten long values
     # with '…': a key cut there no longer looks like a key, so its stub is redacted too.
-    scrubber = scrubber or Settings().scrubber()
+    scrubber = scrubber or result.scrubber or Settings().scrubber()
     shown = dataclasses.replace(scrubber, patterns=(*scrubber.patterns, _CUT_KEY))
     return shown.text("\n".join(lines))
 
@@ -447,7 +448,7 @@ def _run_item(request: pytest.FixtureRequest, convo_config: dict[str, Any]) -> N
     result = run(item.scenario, item.mode, settings)
     _remember(item, result)
     if result.failures:
-        raise ScenarioFailed(result, rootdir=request.config.rootpath, scrubber=settings.scrubber())
+        raise ScenarioFailed(result, rootdir=request.config.rootpath)
 
 
 def _remember(item: pytest.Item, result: RunResult) -> None:
@@ -523,7 +524,7 @@ class Convo:
         result = run(loaded, chosen, settings, driver=driver)
         _remember(self._request.node, result)
         if (check and result.failures) or result.transcript is None:
-            raise ScenarioFailed(result, rootdir=self._request.config.rootpath, scrubber=settings.scrubber())
+            raise ScenarioFailed(result, rootdir=self._request.config.rootpath)
         return result.transcript
 
 
