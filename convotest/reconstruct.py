@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from convotest.transcript import ContextItem, Endpoint, Exchange, Transcript, TurnRecord, Usage
+from convotest.transcript import ContextItem, Endpoint, Exchange, Transcript, TurnRecord, Usage, plain_message_text
 
 __all__ = [
     "assemble_chat_stream",
@@ -227,7 +227,7 @@ def _raw_id(raw: Any) -> str | None:
     return None
 
 
-def _identity(kind: str, raw: Any) -> str | None:
+def _identity(kind: str, raw: Any, plain: bool) -> str | None:
     """What, besides (kind, role, text), tells two items apart, so equal-looking ones are not merged."""
     rid = _raw_id(raw)
     if rid is not None:
@@ -237,8 +237,9 @@ def _identity(kind: str, raw: Any) -> str | None:
     call_id = raw.get("call_id")
     if isinstance(call_id, str):
         return call_id
-    if kind in ("compaction", "reasoning", "other"):
-        # no text to tell them apart: their opaque content (encrypted_content, …) does
+    if kind in ("compaction", "reasoning", "other") or (kind == "message" and not plain):
+        # no text to tell them apart: their opaque content (encrypted_content, …) does; and a message holding
+        # more than its role and text (a name, an image) is not the plain message of the same text
         return json.dumps(raw, sort_keys=True, default=str)
     return None
 
@@ -296,18 +297,18 @@ class _Builder:
 
     # -- items ------------------------------------------------------------------------------------
 
-    def _mk(self, kind: str, role: str | None, text: str | None, raw: Any) -> ContextItem:
-        key = (kind, role, text, _identity(kind, raw))
+    def _mk(self, kind: str, role: str | None, text: str | None, raw: Any, plain: bool = False) -> ContextItem:
+        key = (kind, role, text, _identity(kind, raw, plain))
         got = self._intern.get(key)
         if got is None:
-            got = ContextItem(kind=kind, role=role, text=text, raw=raw)
+            got = ContextItem(kind=kind, role=role, text=text, raw=raw, plain=plain)
             self._intern[key] = got
         return got
 
     def items(self, raw_items: Any, *, chat: bool, notes: list[str] | None = None) -> list[ContextItem]:
         """Parse a list of input/output items (or chat messages) into context items."""
         if isinstance(raw_items, str):
-            return [self._mk("message", "user", raw_items, {"role": "user", "content": raw_items})]
+            return [self._mk("message", "user", raw_items, {"role": "user", "content": raw_items}, True)]
         if not isinstance(raw_items, list):
             return []
         out: list[ContextItem] = []
@@ -322,7 +323,7 @@ class _Builder:
                         key = (role, content)
                         got = short.get(key)
                         if got is None:
-                            got = short[key] = self._mk("message", role, content, obj)
+                            got = short[key] = self._mk("message", role, content, obj, True)
                         out.append(got)
                         continue
                 if obj.get("type") == "item_reference":
@@ -430,7 +431,8 @@ class _Builder:
         calls = obj.get("tool_calls") or []
         out: list[ContextItem] = []
         if not calls or text:
-            out.append(self._mk("message", role if isinstance(role, str) else None, text, obj))
+            plain = text is not None and plain_message_text(obj) is not None
+            out.append(self._mk("message", role if isinstance(role, str) else None, text, obj, plain))
         for call in calls if isinstance(calls, list) else []:
             fn = call.get("function") if isinstance(call, Mapping) else None
             if isinstance(fn, Mapping):
@@ -442,12 +444,16 @@ class _Builder:
     def _item(self, obj: Any) -> list[ContextItem]:
         if not isinstance(obj, Mapping):
             if isinstance(obj, str):
-                return [self._mk("message", "user", obj, obj)]
+                return [self._mk("message", "user", obj, obj, True)]
             return [self._mk("other", None, None, obj)]
         typ = obj.get("type")
         role = obj.get("role")
         if typ == "message" or (typ is None and isinstance(role, str)):
-            item = self._mk("message", role if isinstance(role, str) else None, _content_text(obj.get("content")), obj)
+            text = plain_message_text(obj)
+            plain = text is not None
+            if text is None:
+                text = _content_text(obj.get("content"))
+            item = self._mk("message", role if isinstance(role, str) else None, text, obj, plain)
         elif typ == "reasoning":
             summary = obj.get("summary")
             text = _content_text(summary) if summary else None

@@ -12,16 +12,51 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "TEXT_PART_TYPES",
     "ContextItem",
     "Exchange",
     "TokenInfo",
     "Transcript",
     "TurnRecord",
     "Usage",
+    "plain_message_text",
 ]
 
 #: Which API a model call went to.
 Endpoint = Literal["chat", "responses", "compact"]
+
+#: Content part types that hold nothing but their ``text``.
+TEXT_PART_TYPES = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})
+
+
+def plain_message_text(raw: Any) -> str | None:
+    """The text of a message dict that holds nothing but a role and text, else ``None``.
+
+    Its content is a string or text parts only (``TEXT_PART_TYPES``); it has no name, tool or function
+    calls, audio, image or file part. Such messages with equal role and text are interchangeable, in any form.
+    """
+    if (
+        type(raw) is not dict
+        or raw.get("name")
+        or raw.get("tool_calls")
+        or raw.get("function_call")
+        or raw.get("audio")
+    ):
+        return None
+    if type(raw.get("role")) is not str or raw.get("type", "message") != "message":
+        return None
+    content = raw.get("content")
+    if type(content) is str:
+        return content
+    if type(content) is not list:
+        return None
+    texts = []
+    for part in content:
+        text = part.get("text") if type(part) is dict else None
+        if type(text) is not str or part.get("type") not in TEXT_PART_TYPES:
+            return None
+        texts.append(text)
+    return texts[0] if len(texts) == 1 else "".join(texts)
 
 
 @dataclass
@@ -71,6 +106,9 @@ class ContextItem:
     role: str | None = None
     text: str | None = None
     raw: Any = field(default=None, compare=False, hash=False)
+    #: A message that holds nothing but ``role`` and ``text`` (``plain_message_text`` of its raw form, or a
+    #: bare string input): what it counts follows from those two. False is always safe (``raw`` is read).
+    plain: bool = field(default=False, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -733,6 +733,47 @@ def test_opaque_items_without_ids_are_not_merged() -> None:
     assert [c.raw["call_id"] for c in rec.context] == ["call_1", "call_2"]
 
 
+IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "high"}}
+
+
+@pytest.mark.parametrize(
+    "richer",
+    [
+        {"role": "user", "content": [{"type": "text", "text": "look"}, IMAGE]},
+        {"role": "user", "content": "look", "name": "bob"},
+    ],
+    ids=["image", "name"],
+)
+def test_a_message_holding_more_than_role_and_text_is_not_merged_with_the_plain_one(richer: dict[str, Any]) -> None:
+    first = {"role": "user", "content": "look"}
+    t = build_transcript(
+        [
+            chat(0, [first], "ok"),
+            chat(1, [first, {"role": "assistant", "content": "ok"}, richer], "ok2"),
+        ]
+    )
+    context = t.turns[1].context
+    assert ctx(t.turns[1]) == [("message", "user", "look"), ("message", "assistant", "ok"), ("message", "user", "look")]
+    assert (context[0].raw, context[2].raw) == (first, richer)
+    assert [c.plain for c in context] == [True, True, False]
+
+
+def test_plain_marks_messages_of_role_and_text_only_in_every_form() -> None:
+    typed = typed_user("b")
+    named = {"type": "message", "role": "user", "content": "c", "name": "n"}
+    call = {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {}}]}
+    t = build_transcript(
+        [
+            resp(0, {"input": "a"}, [out_msg("x")]),
+            resp(1, {"input": [typed, named, "bare", reasoning()]}, [out_msg("y")]),
+            chat(2, [{"role": "user", "content": "d", "refusal": None}, call], "z"),
+        ]
+    )
+    assert [c.plain for c in t.turns[0].context] == [True]
+    assert [(c.text, c.plain) for c in t.turns[1].context] == [("b", True), ("c", False), ("bare", True), (None, False)]
+    assert [(c.kind, c.plain) for c in t.turns[2].context] == [("message", True), ("function_call", False)]
+
+
 def test_a_failed_response_object_is_kept_with_its_status() -> None:
     final = {
         "id": "resp_f",

@@ -369,3 +369,32 @@ def test_token_table() -> None:
     assert lines[4].split() == ["4", "responses", "8", "-", "-", "-", "-", "0.0%", "111,608", "88"]
     assert lines[5].split() == ["5", "responses", *["-"] * 9]
     assert len({len(line.rstrip()) for line in lines[:4]}) <= 2  # columns line up
+
+
+def test_a_message_with_an_image_after_the_same_text_alone_counts_its_image() -> None:
+    from convotest.reconstruct import build_transcript
+    from convotest.tokens import count_request_tokens
+    from convotest.transcript import Exchange
+
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "high"}}
+    requests = [
+        {"model": "gpt-4o", "messages": [{"role": "user", "content": "look"}]},
+        {
+            "model": "gpt-4o",
+            "messages": [
+                {"role": "user", "content": "look"},
+                {"role": "assistant", "content": "ok"},
+                {"role": "user", "content": [{"type": "text", "text": "look"}, image]},
+            ],
+        },
+    ]
+    reply = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}
+    exchanges = [
+        Exchange(index=i, method="POST", path="/v1/chat/completions", request=body, response=reply)
+        for i, body in enumerate(requests)
+    ]
+    t = build_transcript(exchanges)
+    annotate(t, limits=GPT4O)
+    estimates = [r.tokens.estimate if r.tokens else None for r in t.turns]
+    assert estimates == [count_request_tokens("/v1/chat/completions", body) for body in requests]
+    assert estimates[1] is not None and estimates[1] > 700  # the high-detail image
