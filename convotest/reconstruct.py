@@ -642,7 +642,9 @@ class _Builder:
             if message is not None:
                 output = [dict(message)]
                 reply = _content_text(message.get("content"))
-            status = "incomplete" if choice.get("finish_reason") == "length" else "completed"
+            # cut short when any choice was (n > 1 asks for several)
+            cut = any(isinstance(c, Mapping) and c.get("finish_reason") == "length" for c in choices)
+            status = "incomplete" if cut else "completed"
         return TurnRecord(
             index=len(self.turns),
             endpoint="chat",
@@ -782,6 +784,9 @@ class _Builder:
             else:
                 st = response.get("status")
                 status = st if isinstance(st, str) else "completed"
+                details = response.get("incomplete_details")
+                if status == "completed" and isinstance(details, Mapping) and details.get("reason"):
+                    status = "incomplete"  # a proxy or an older server that says why but not the status
                 texts = [
                     i.text for i in out_items if i.kind == "message" and i.role == "assistant" and i.text is not None
                 ]

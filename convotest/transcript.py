@@ -163,7 +163,9 @@ class TurnRecord:
     instructions: str | None
     #: The assistant's visible text for this call (``None`` for compact or errors).
     reply: str | None
-    #: ``completed`` / ``incomplete`` / … for Responses; mapped from ``finish_reason`` for Chat.
+    #: ``completed`` / ``incomplete`` / … for Responses; mapped from ``finish_reason`` for Chat. ``incomplete``
+    #: whenever the output was cut: ``incomplete_details`` gives a reason, or any choice's ``finish_reason`` is
+    #: ``length``.
     status: str | None
     output_items: list[dict[str, Any]]
     usage: Usage | None

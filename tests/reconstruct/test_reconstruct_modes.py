@@ -193,6 +193,21 @@ def test_responses_incomplete_status_is_kept() -> None:
     assert rec.status == "incomplete"
 
 
+def test_output_cut_short_is_incomplete_whatever_else_says_so() -> None:
+    """A reason given without the status, or a later choice cut short, mark the call incomplete too."""
+    said = resp(0, {"input": "x"}, [out_msg("y")])
+    said.response["incomplete_details"] = {"reason": "max_output_tokens"}
+    two = chat(1, [{"role": "user", "content": "x"}], "whole")
+    two.response["choices"].append(
+        {"index": 1, "message": {"role": "assistant", "content": "cu"}, "finish_reason": "length"}
+    )
+    fine = chat(2, [{"role": "user", "content": "y"}], "whole")
+    fine.response["choices"].append(
+        {"index": 1, "message": {"role": "assistant", "content": "also"}, "finish_reason": "stop"}
+    )
+    assert [r.status for r in build_transcript([said, two, fine]).turns] == ["incomplete", "incomplete", "completed"]
+
+
 # -------------------------------------------------------------------------- previous_response_id
 
 
