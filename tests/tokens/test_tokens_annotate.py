@@ -94,15 +94,24 @@ def test_max_output_from_params_when_the_request_has_none() -> None:
 
 
 def test_chat_finish_reason_length_is_truncated() -> None:
-    rec = record(
-        0,
-        [msg("user", "x")],
-        endpoint="chat",
-        status="completed",
-        response={"choices": [{"index": 0, "finish_reason": "length", "message": {"role": "assistant"}}]},
-    )
-    annotate(transcript(rec), limits=GPT4O)
-    assert rec.tokens is not None and rec.tokens.truncated
+    from convotest.reconstruct import build_transcript
+    from convotest.transcript import Exchange
+
+    cut = {"index": 1, "finish_reason": "length", "message": {"role": "assistant", "content": "Par"}}
+    whole = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Paris."}}
+    exchanges = [
+        Exchange(
+            index=i,
+            method="POST",
+            path="/v1/chat/completions",
+            request={"model": "gpt-4o", "messages": [{"role": "user", "content": Q}], "n": len(choices)},
+            response={"choices": choices},
+        )
+        for i, choices in enumerate([[whole], [whole, cut]])
+    ]
+    t = build_transcript(exchanges)
+    annotate(t, limits=GPT4O)
+    assert [r.tokens.truncated if r.tokens else None for r in t.turns] == [False, True]
 
 
 def test_billed_input_counts_compact_calls_and_skips_failures() -> None:

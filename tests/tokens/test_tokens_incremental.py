@@ -24,6 +24,7 @@ TRICKY = [
     "x" * 3000,
     "code: def f(x):\n    return x  # comment\n",
     "1234567890 9876543210",
+    "a lone \ud800 surrogate, as JSON can hold",
 ]
 
 
