@@ -59,7 +59,7 @@ def plain_message_text(raw: Any) -> str | None:
     return texts[0] if len(texts) == 1 else "".join(texts)
 
 
-@dataclass
+@dataclass(slots=True)
 class Exchange:
     """One HTTP exchange, bodies parsed.
 
@@ -92,7 +92,7 @@ class Exchange:
         return p.endswith("/chat/completions") or p.endswith("/responses") or p.endswith("/responses/compact")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ContextItem:
     """One item of the effective context, normalised.
 
@@ -111,7 +111,7 @@ class ContextItem:
     plain: bool = field(default=False, compare=False, hash=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Usage:
     """Server-reported usage, in one shape for Chat and Responses."""
 
@@ -122,7 +122,7 @@ class Usage:
     reasoning_tokens: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class TokenInfo:
     """Token accounting for one turn (filled by ``convotest.tokens``)."""
 
@@ -145,7 +145,7 @@ class TokenInfo:
     max_input_tokens: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class TurnRecord:
     """One model call and what the model saw for it."""
 
@@ -185,7 +185,7 @@ class TurnRecord:
     context_base: int | None = field(default=None, compare=False, repr=False)
 
 
-@dataclass
+@dataclass(slots=True)
 class Transcript:
     """Every model call of one run, in order, plus the raw exchanges."""
 
