@@ -440,28 +440,34 @@ class TokenCounter:
         return n
 
     def prime(self, texts: Iterable[str], *, encoding: str) -> dict[str, int]:
-        """Count many texts at once, filling the text cache, and return the count of each (and of "", 0).
+        """Count many texts at once, filling the text cache, and return the count of each (and of "", 0)."""
+        given = list(texts)
+        cache = self._count_all(given, encoding)
+        counts = {"": 0}
+        counts.update((text, cache[text]) for text in given if text)
+        return counts
 
-        With the default encoder each uncached text goes to tiktoken's ``encode_ordinary`` straight from one
-        C-level loop: no per-text Python besides it.
+    def _count_all(self, texts: Iterable[str], encoding: str) -> dict[str, int]:
+        """The text cache of ``encoding``, once it holds every one of ``texts`` but the empty one.
+
+        With the default encoder the texts not counted yet go to tiktoken from one C-level loop: no per-text
+        Python besides it.
         """
         given = dict.fromkeys(texts)
         given.pop("", None)
-        cache = self._texts.get(encoding, {})
-        todo = [text for text in given if text not in cache]
-        if todo:
-            cache = self._text_cache(encoding, len(todo))
+        cache = self._texts.get(encoding) or {}
+        batch = [text for text in given if text not in cache] if cache else list(given)
+        if batch:
+            cache = self._text_cache(encoding, len(batch))
             if not cache:
-                todo = list(given)  # emptied to make room (or new): the cached ones are counted again
+                batch = list(given)  # emptied to make room (or new): the cached ones are counted again
             if self._encoder is _tiktoken_count:
-                fresh: Iterable[int] = _count_each(get_encoding(encoding), todo)
+                fresh: Iterable[int] = _count_each(get_encoding(encoding), batch)
             else:
-                fresh = [self._encoder(encoding, text) for text in todo]
-            cache.update(zip(todo, fresh, strict=True))
-            self.encoded += len(todo)
-        counts = {"": 0}
-        counts.update((text, cache[text]) for text in given)
-        return counts
+                fresh = [self._encoder(encoding, text) for text in batch]
+            cache.update(zip(batch, fresh, strict=True))
+            self.encoded += len(batch)
+        return cache
 
     def message(self, role: str, text: str, *, model: str | None = None, name: str | None = None) -> int:
         """One message by the cookbook formula: 3 + role + content (+ 1 + name), per the model's rendering."""
@@ -764,11 +770,14 @@ class _Plan:
     call: the plan of a 1,000-turn transcript is built in a few milliseconds, where objects would show.
     """
 
-    def __init__(self, counter: TokenCounter, limits: ModelLimits | None) -> None:
+    def __init__(self, counter: TokenCounter, limits: ModelLimits | None, params: Mapping[str, Any] | None) -> None:
         self.counter = counter
         self.limits = limits
         self.limits_of: dict[str, ModelLimits] = {}
-        #: Per encoding, every call's run of texts one after the other, plus each distinct instructions text.
+        #: The max output the scenario's parameters ask for (0: none), for requests that do not say.
+        self.asked = _requested_max_output(params or {}, 0)
+        #: Per encoding, every call's run of texts one after the other, plus each distinct instructions text
+        #: (never an empty one: it counts 0).
         self.texts: dict[str, list[str]] = {}
         #: Per rendering (its key): role -> framing + the role's tokens.
         self.frames: dict[str, dict[str, int]] = {}
@@ -778,7 +787,10 @@ class _Plan:
         self.position: dict[int, int] = {}
         # One entry per call, by position.
         self.recs: list[TurnRecord] = []
-        self.lims: list[ModelLimits] = []
+        #: Its token figures, what the record says filled in (the estimate and what follows from it: 0 so far).
+        self.infos: list[TokenInfo] = []
+        #: Whether its estimate is billed: a successful call that reports no usage.
+        self.billable: list[bool] = []
         self.renderings: list[_Rendering] = []
         #: The position of the call whose context this call's begins with, or -1: what it adds is counted.
         self.bases: list[int] = []
@@ -788,9 +800,16 @@ class _Plan:
         self.ends: list[int] = []
         #: The reply primer, the instructions' framing and the extras (tools, schema, compact overhead).
         self.fixed: list[int] = []
-        self.instructions: list[str | None] = []
+        #: The instructions' text ("" without), counted with the batch.
+        self.instructions: list[str] = []
         # Consecutive calls mostly name the same model: its rendering and texts are looked up once.
-        self._last: tuple[object, ModelLimits | None, _Rendering | None, list[str]] = (None, None, None, [])
+        self._last: tuple[object, ModelLimits | None, _Rendering | None, list[str], dict[str, int]] = (
+            None,
+            None,
+            None,
+            [],
+            {},
+        )
 
     def call_limits(self, rec: TurnRecord) -> ModelLimits:
         """The limits a call is checked against: the ones given, else its model's (``ConfigError`` if unknown)."""
@@ -815,7 +834,8 @@ class _Plan:
         """The constant of one item (its texts go to ``texts``)."""
         text = plain_message_text(item)
         if text is not None:
-            texts.append(text)
+            if text:
+                texts.append(text)
             return self.frame(r, item["role"])
         key = _item_key(item, r)
         hit = self.counter._items.get(key)
@@ -824,20 +844,23 @@ class _Plan:
         terms = self.new.get(key)
         if terms is None:
             n, item_texts = _item_terms(item, r)
-            terms = self.new[key] = (n, item_texts, r.encoding)
+            terms = self.new[key] = (n, [text for text in item_texts if text], r.encoding)
         texts.extend(terms[1])
         return terms[0]
 
-    def items(self, items: Sequence[ContextItem], r: _Rendering, texts: list[str]) -> int | None:
-        """The constant of ``items`` (their texts go to ``texts``), or ``None`` when one is a compaction item."""
-        frame = self.frames.setdefault(r.key, {})
+    def items(self, items: Sequence[ContextItem], r: _Rendering, texts: list[str], frame: dict[str, int]) -> int | None:
+        """The constant of ``items`` (their texts go to ``texts``), or ``None`` when one is a compaction item.
+
+        ``frame`` is ``r``'s entry of ``frames``.
+        """
         const = 0
         for ci in items:
             if ci.plain:
                 role = ci.role or ""
                 n = frame.get(role)
                 const += n if n is not None else self.frame(r, role)
-                texts.append(ci.text or "")
+                if ci.text:
+                    texts.append(ci.text)
                 continue
             item = _countable(ci)
             if item.get("type") in _COMPACTION_TYPES:
@@ -864,42 +887,74 @@ class _Plan:
 
     def plan(self, rec: TurnRecord) -> None:
         """Plan the next call."""
-        lim = self.call_limits(rec)
+        lim = self.limits if self.limits is not None else self.call_limits(rec)
         request = rec.request
         model = request.get("model", rec.model)
-        last_model, last_lim, r, texts = self._last
+        last_model, last_lim, r, texts, frame = self._last
         if r is None or lim is not last_lim or model != last_model:
             r = _call_rendering(rec, lim.encoding)
             texts = self.texts.setdefault(r.encoding, [])
-            self._last = (model, lim, r, texts)
+            frame = self.frames.setdefault(r.key, {})
+            self._last = (model, lim, r, texts, frame)
         context = rec.context
         base = self.base(rec, r)
         start = len(texts)
         const = None
         if base >= 0:
-            const = self.items(context[len(self.recs[base].context) :], r, texts)
+            const = self.items(context[len(self.recs[base].context) :], r, texts, frame)
             if const is None:
                 # what it adds holds a compaction item: the server renders what precedes it differently
                 del texts[start:]
                 base = -1
         if const is None:
-            const = self.items(context, r, texts)
+            const = self.items(context, r, texts, frame)
         if const is None:
             del texts[start:]
             const = sum(self.item(item, r, texts) for item in _rendered([_countable(ci) for ci in context]))
         end = len(texts)
-        fixed = r.primer + self.counter._extras(rec.endpoint, request, r)
-        instructions = None
+        fixed = r.primer
+        # A Responses request without tools or a text format adds nothing (``_extras``): most don't.
+        if rec.endpoint != "responses" or "tools" in request or "text" in request:
+            fixed += self.counter._extras(rec.endpoint, request, r)
+        instructions = ""
         role = _instructions_role(rec)
         if role is not None:
-            fixed += self.frame(r, role)
+            n = frame.get(role)
+            fixed += n if n is not None else self.frame(r, role)
             instructions = rec.instructions or ""
             # Most calls of a conversation share one instructions string: queue it for the batch once.
-            if not self.instructions or self.instructions[-1] is not instructions:
+            if instructions and (not self.instructions or self.instructions[-1] != instructions):
                 texts.append(instructions)
+        # What the record says, read now that it is at hand; the estimate and what follows from it come later.
+        max_out = _requested_max_output(request, self.asked or lim.max_output_tokens)
+        window, truncated = lim.context_window, rec.status == "incomplete"
+        usage = rec.usage
+        # Positional, in the order of TokenInfo's fields: keywords would cost more than the rest of the plan.
+        if usage is None:
+            info = TokenInfo(
+                0, None, None, None, None, None, window, max_out, 0.0, 0, 0, truncated, lim.max_input_tokens
+            )
+        else:
+            used = usage.input_tokens
+            info = TokenInfo(
+                0,  # estimate
+                used,  # reported_input
+                usage.cached_tokens,
+                usage.output_tokens,
+                usage.reasoning_tokens,
+                usage.total_tokens,
+                window,  # context_window
+                max_out,  # max_output_tokens
+                used / window,  # window_used
+                window - used - max_out,  # headroom
+                0,  # billed_input
+                truncated,
+                lim.max_input_tokens,
+            )
         self.position[rec.index] = len(self.recs)
         self.recs.append(rec)
-        self.lims.append(lim)
+        self.infos.append(info)
+        self.billable.append(usage is None and 200 <= rec.http_status < 300 and rec.response is not None)
         self.renderings.append(r)
         self.bases.append(base)
         self.consts.append(const)
@@ -912,7 +967,7 @@ class _Plan:
         """Count every queued text, one batch per encoding: each text's tokens, and the running sums of each
         encoding's texts (a call's run counts ``sums[end] - sums[start]``)."""
         counter = self.counter
-        counts = {encoding: counter.prime(texts, encoding=encoding) for encoding, texts in self.texts.items()}
+        counts = {encoding: counter._count_all(texts, encoding) for encoding, texts in self.texts.items()}
         sums = {
             encoding: list(accumulate(map(counts[encoding].__getitem__, texts), initial=0))
             for encoding, texts in self.texts.items()
@@ -938,7 +993,7 @@ def annotate(
     input tokens (estimates for successful calls that report no usage; nothing for failed calls, which are
     not billed).
     """
-    plan = _Plan(counter or TokenCounter(), limits)
+    plan = _Plan(counter or TokenCounter(), limits, params)
     error: ConfigError | None = None
     try:
         for rec in transcript.turns:
@@ -946,13 +1001,13 @@ def annotate(
     except ConfigError as exc:
         error = exc
     counts, sums = plan.count()
-    asked = _requested_max_output(params or {}, 0)
     billed = 0
     #: What each call's rendered context items count (framing included; no primer, no instructions).
     totals: list[int] = []
-    for rec, lim, r, base, const, start, end, fixed, instructions in zip(
+    for rec, info, billable, r, base, const, start, end, fixed, instructions in zip(
         plan.recs,
-        plan.lims,
+        plan.infos,
+        plan.billable,
         plan.renderings,
         plan.bases,
         plan.consts,
@@ -968,37 +1023,19 @@ def annotate(
             total += totals[base]
         totals.append(total)
         estimate = fixed + total
-        if instructions is not None:
+        if instructions:
             estimate += counts[r.encoding][instructions]
-        usage = rec.usage
-        if usage is None:
-            used, reported = estimate, None
-            cached = output = reasoning = reported_total = None
-            if 200 <= rec.http_status < 300 and rec.response is not None:
+        info.estimate = estimate
+        reported = info.reported_input
+        if reported is None:
+            info.window_used = estimate / info.context_window
+            info.headroom = info.context_window - estimate - info.max_output_tokens
+            if billable:
                 billed += estimate
         else:
-            used = reported = usage.input_tokens
-            cached, output, reasoning = usage.cached_tokens, usage.output_tokens, usage.reasoning_tokens
-            reported_total = usage.total_tokens
             billed += reported
-        max_out = _requested_max_output(rec.request, asked or lim.max_output_tokens)
-        window = lim.context_window
-        # Positional, in the order of TokenInfo's fields: keywords would cost more than the rest of the loop.
-        rec.tokens = TokenInfo(
-            estimate,
-            reported,
-            cached,
-            output,
-            reasoning,
-            reported_total,  # total
-            window,  # context_window
-            max_out,  # max_output_tokens
-            used / window,  # window_used
-            window - used - max_out,  # headroom
-            billed,  # billed_input
-            rec.status == "incomplete",  # truncated: reconstruct says so whatever the response said it with
-            lim.max_input_tokens,
-        )
+        info.billed_input = billed
+        rec.tokens = info
     if error is not None:
         # the call whose model has no limits: the calls before it are annotated, as when counted one by one
         raise error
