@@ -88,10 +88,11 @@ def run(ctx: Context) -> Result:
         result.notes.append(
             "Why it misses: a count per distinct text (what per-turn figures need) already costs "
             f"{ratio(p, e):.2f}× the single encode, and the rest is Python work per model call, about "
-            f"{per_call:.0f} µs each here: the call's rendering and base (the earlier call whose context it "
-            "extends, named by reconstruct as `TurnRecord.context_base` and checked in constant time), the "
-            "cache key of each item it adds (two per call), and its `TokenInfo`. Within 1.3× would leave about "
-            f"{max(1.3 * e - p, 0) / max(len(transcript.turns), 1) * 1e6:.0f} µs per call. Encoding in threads "
+            f"{per_call:.0f} µs each here: reading the record (the earlier call whose context it extends, named "
+            "by reconstruct as `TurnRecord.context_base` and checked in constant time; the plain messages it "
+            "adds; its usage and limits) and building its `TokenInfo`. Within 1.3× would leave about "
+            f"{max(1.3 * e - p, 0) / max(len(transcript.turns), 1) * 1e6:.0f} µs per call. The calls are already "
+            "planned column by column with every new text encoded in one C-level loop; encoding in threads "
             "(tiktoken releases the GIL) was no faster on this 2-core machine."
         )
         result.notes.append(
