@@ -802,6 +802,8 @@ class _Plan:
         self.fixed: list[int] = []
         #: The instructions' text ("" without), counted with the batch.
         self.instructions: list[str] = []
+        #: Per encoding, the instructions text queued last in its list.
+        self.queued: dict[str, str] = {}
         # Consecutive calls mostly name the same model: its rendering and texts are looked up once.
         self._last: tuple[object, ModelLimits | None, _Rendering | None, list[str], dict[str, int]] = (
             None,
@@ -922,9 +924,11 @@ class _Plan:
             n = frame.get(role)
             fixed += n if n is not None else self.frame(r, role)
             instructions = rec.instructions or ""
-            # Most calls of a conversation share one instructions string: queue it for the batch once.
-            if instructions and (not self.instructions or self.instructions[-1] != instructions):
+            # Most calls of a conversation share one instructions string: queue it for the batch once (once in
+            # each encoding's list: a call under another model may need it counted there too).
+            if instructions and self.queued.get(r.encoding) != instructions:
                 texts.append(instructions)
+                self.queued[r.encoding] = instructions
         # What the record says, read now that it is at hand; the estimate and what follows from it come later.
         max_out = _requested_max_output(request, self.asked or lim.max_output_tokens)
         window, truncated = lim.context_window, rec.status == "incomplete"

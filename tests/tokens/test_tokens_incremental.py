@@ -307,6 +307,16 @@ def test_a_model_switch_counts_the_whole_context_under_the_new_rules() -> None:
     assert _estimates(records) == alone == [15, 22 + 2 - 1, 28 + 2 - 1, 33, 40 + 4 - 1]
 
 
+def test_an_encoding_switch_keeps_the_shared_instructions_counted() -> None:
+    # gpt-4 encodes with cl100k_base, gpt-4o with o200k_base: the same instructions are counted under each
+    contexts = [[A], [A, B], [A, B, C]]
+    models = ["gpt-4", "gpt-4o", "gpt-4"]
+    records = [_record(i, c, model=m) for i, (c, m) in enumerate(zip(contexts, models, strict=True))]
+    annotate(Transcript(records, []))
+    alone = [estimate_record(_record(i, c, model=m)) for i, (c, m) in enumerate(zip(contexts, models, strict=True))]
+    assert _estimates(records) == alone
+
+
 def test_an_unknown_model_part_way_raises_after_annotating_the_calls_before_it() -> None:
     records = [_record(0, [A]), _record(1, [A, B]), _record(2, [A, B, C], model="gpt-5.4"), _record(3, [A, B, C])]
     with pytest.raises(ConfigError, match=r"unknown model 'gpt-5\.4'"):
