@@ -349,13 +349,6 @@ def _message_terms(r: _Rendering, role: str, name: str, text: str) -> tuple[int,
     return (n + TOKENS_PER_NAME, [role, text, name]) if name else (n, [role, text])
 
 
-def _key_terms(key: tuple[str, ...], item: Mapping[str, Any], r: _Rendering) -> tuple[int, list[str]]:
-    """``_item_terms`` of an item, read off its key when that holds everything (a message of text only)."""
-    if len(key) == 5 and key[1] == "m":
-        return _message_terms(r, key[2], key[3], key[4])
-    return _item_terms(item, r)
-
-
 def _item_terms(item: Mapping[str, Any], r: _Rendering) -> tuple[int, list[str]]:
     """An item's tokens as a constant plus the tokens of some texts, so texts can be counted in one batch first."""
     if _is_message(item):
@@ -813,10 +806,8 @@ class _Plan:
             {},
         )
 
-    def call_limits(self, rec: TurnRecord) -> ModelLimits:
-        """The limits a call is checked against: the ones given, else its model's (``ConfigError`` if unknown)."""
-        if self.limits is not None:
-            return self.limits
+    def model_limits(self, rec: TurnRecord) -> ModelLimits:
+        """The limits of a call's model, looked up once per model (``ConfigError`` if unknown)."""
         model = rec.model or ""
         lim = self.limits_of.get(model)
         if lim is None:
@@ -889,7 +880,8 @@ class _Plan:
 
     def plan(self, rec: TurnRecord) -> None:
         """Plan the next call."""
-        lim = self.limits if self.limits is not None else self.call_limits(rec)
+        # The limits given apply to every call; else each call's model's.
+        lim = self.limits if self.limits is not None else self.model_limits(rec)
         request = rec.request
         model = request.get("model", rec.model)
         last_model, last_lim, r, texts, frame = self._last
@@ -901,17 +893,12 @@ class _Plan:
         context = rec.context
         base = self.base(rec, r)
         start = len(texts)
-        const = None
-        if base >= 0:
-            const = self.items(context[len(self.recs[base].context) :], r, texts, frame)
-            if const is None:
-                # what it adds holds a compaction item: the server renders what precedes it differently
-                del texts[start:]
-                base = -1
+        const = self.items(context[len(self.recs[base].context) :] if base >= 0 else context, r, texts, frame)
         if const is None:
-            const = self.items(context, r, texts, frame)
-        if const is None:
+            # A compaction item: the server renders what precedes it differently, so the whole context is
+            # counted as rendered (what a base counted does not hold).
             del texts[start:]
+            base = -1
             const = sum(self.item(item, r, texts) for item in _rendered([_countable(ci) for ci in context]))
         end = len(texts)
         fixed = r.primer
