@@ -431,7 +431,7 @@ class _Builder:
         calls = obj.get("tool_calls") or []
         out: list[ContextItem] = []
         if not calls or text:
-            plain = text is not None and plain_message_text(obj) is not None
+            plain = plain_message_text(obj) is not None
             out.append(self._mk("message", role if isinstance(role, str) else None, text, obj, plain))
         for call in calls if isinstance(calls, list) else []:
             fn = call.get("function") if isinstance(call, Mapping) else None

@@ -6,9 +6,18 @@ import pytest
 from tokens_helpers import FILE, loc, msg, record, scenario, transcript, usage
 
 from convotest.errors import ConfigError
+from convotest.reconstruct import build_transcript
 from convotest.scenario.model import Limits, TokensExpect
-from convotest.tokens import ModelLimits, annotate, check_tokens, format_token_table, model_limits, project
-from convotest.transcript import ContextItem, TurnRecord
+from convotest.tokens import (
+    ModelLimits,
+    annotate,
+    check_tokens,
+    count_request_tokens,
+    format_token_table,
+    model_limits,
+    project,
+)
+from convotest.transcript import ContextItem, Exchange, TurnRecord
 
 Q = "What is the capital of France?"  # 7 tokens
 A = "The capital is Paris."  # 5 tokens
@@ -94,8 +103,6 @@ def test_max_output_from_params_when_the_request_has_none() -> None:
 
 
 def test_chat_finish_reason_length_is_truncated() -> None:
-    from convotest.reconstruct import build_transcript
-    from convotest.transcript import Exchange
 
     cut = {"index": 1, "finish_reason": "length", "message": {"role": "assistant", "content": "Par"}}
     whole = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Paris."}}
@@ -381,9 +388,6 @@ def test_token_table() -> None:
 
 
 def test_a_message_with_an_image_after_the_same_text_alone_counts_its_image() -> None:
-    from convotest.reconstruct import build_transcript
-    from convotest.tokens import count_request_tokens
-    from convotest.transcript import Exchange
 
     image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "high"}}
     requests = [
