@@ -12,14 +12,13 @@ import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
-from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from convotest.errors import ConfigError, SourceLoc
 from convotest.failures import Failure
 from convotest.scenario.model import Scenario, TokensExpect
 from convotest.tokenizer_data import get_encoding
-from convotest.transcript import TEXT_PART_TYPES, ContextItem, TokenInfo, Transcript, TurnRecord, plain_message_text
+from convotest.transcript import TEXT_PART_TYPES, ContextItem, TokenInfo, Transcript, TurnRecord
 
 if TYPE_CHECKING:
     import tiktoken
@@ -350,7 +349,7 @@ def _message_terms(r: _Rendering, role: str, name: str, text: str) -> tuple[int,
 
 
 def _item_terms(item: Mapping[str, Any], r: _Rendering) -> tuple[int, list[str]]:
-    """An item's tokens as a constant plus the tokens of some texts, so texts can be counted in one batch first."""
+    """An item's tokens as a constant plus the tokens of some texts (each counted through the text cache)."""
     if _is_message(item):
         text, other = _parts_text(item.get("content"))
         name = item.get("name")
@@ -413,11 +412,49 @@ class TokenCounter:
     def _text_cache(self, encoding: str, adding: int) -> dict[str, int]:
         """The text cache of ``encoding``, emptied (every encoding's) first if ``adding`` more would overfill it."""
         if sum(map(len, self._texts.values())) + adding > self._max_entries:
-            self._texts.clear()
+            self._drop_texts()
         cache = self._texts.get(encoding)
         if cache is None:
             cache = self._texts[encoding] = {}
         return cache
+
+    def _drop_texts(self) -> None:
+        # In place, not the dicts themselves: a counting loop may hold one (``_counting``).
+        for cache in self._texts.values():
+            cache.clear()
+
+    def _counting(self, encoding: str) -> tuple[dict[str, int], Callable[[str], int]]:
+        """The text cache of ``encoding`` and a function that counts a text it lacks, caching the count.
+
+        For loops over many texts: a cache hit costs them one dict lookup, and only a miss a call. A miss goes
+        to tiktoken's Rust core straight away with the default encoder: the Python wrapper costs a frame per
+        text (it repairs lone surrogates, which the core refuses).
+        """
+        cache = self._text_cache(encoding, 0)
+        encode = self._encoder
+        core = getattr(get_encoding(encoding), "_core_bpe", None) if encode is _tiktoken_count else None
+        # Entries of other encodings count towards the bound too, taken now: a loop counts under one at a time.
+        room = self._max_entries - sum(map(len, self._texts.values())) + len(cache)
+
+        def miss(text: str) -> int:
+            nonlocal room
+            if not text:
+                return 0
+            if len(cache) >= room:
+                self._drop_texts()
+                room = self._max_entries
+            if core is None:
+                n = encode(encoding, text)
+            else:
+                try:
+                    n = len(core.encode_ordinary(text))
+                except UnicodeEncodeError:
+                    n = encode(encoding, text)
+            cache[text] = n
+            self.encoded += 1
+            return n
+
+        return cache, miss
 
     def text(self, text: str, model: str | None = None, *, encoding: str | None = None) -> int:
         """Tokens of ``text`` under ``encoding`` (else ``model``'s encoding), cached."""
@@ -485,11 +522,6 @@ class TokenCounter:
             self._items.clear()
         self._items[key] = n
         return n
-
-    def _remember_all(self, counts: Mapping[tuple[str, ...], int]) -> None:
-        if len(self._items) + len(counts) > self._max_entries:
-            self._items.clear()
-        self._items.update(counts)
 
     def items(
         self,
@@ -665,6 +697,10 @@ def count_items_tokens(
 # --- per-turn accounting ----------------------------------------------------------------------------
 
 _MAX_OUTPUT_KEYS = ("max_output_tokens", "max_completion_tokens", "max_tokens")
+#: The keys of a Responses request that can add to its count or set its max output.
+_NOTED_KEYS = ("tools", "text", *_MAX_OUTPUT_KEYS)
+#: Not taken yet: no string or ``None`` is this.
+_UNSET = object()
 
 
 def _countable(item: ContextItem) -> Mapping[str, Any]:
@@ -750,223 +786,22 @@ def _base_position(context: Sequence[ContextItem], shared: Sequence[ContextItem]
     return n <= len(context) and (n == 0 or (context[0] is shared[0] and context[n - 1] is shared[-1]))
 
 
-class _Plan:
-    """Every call of a transcript planned in order, one list per field: a call's position indexes them all.
+def _frame(counter: TokenCounter, r: _Rendering, frame: dict[str, int], role: str) -> int:
+    """A message's tokens besides its text under ``r``: framing and role (``frame`` holds ``r``'s, by role)."""
+    n = frame.get(role)
+    if n is None:
+        n, _ = _message_terms(r, role, "", "")
+        n = frame[role] = n + counter.text(role, encoding=r.encoding)
+    return n
 
-    Calls of a conversation mostly see an earlier call's context plus a few items: when a call's context
-    begins with an earlier one's (its base, see ``base``) under the same rendering, and what it adds holds no
-    compaction item (which would change what the server renders before it), only the added items are
-    counted. A plain message (``ContextItem.plain``) adds its framing and role to the call's constant and its
-    text to the call's run of texts; any other item is looked up in the counter's item cache, and when missing
-    its constant and texts are taken the same way and its count is remembered after the batch. Every text is
-    counted in one batch per encoding once all calls are planned (``count``). Columns, not an object per
-    call: the plan of a 1,000-turn transcript is built in a few milliseconds, where objects would show.
-    """
 
-    def __init__(self, counter: TokenCounter, limits: ModelLimits | None, params: Mapping[str, Any] | None) -> None:
-        self.counter = counter
-        self.limits = limits
-        self.limits_of: dict[str, ModelLimits] = {}
-        #: The max output the scenario's parameters ask for (0: none), for requests that do not say.
-        self.asked = _requested_max_output(params or {}, 0)
-        #: Per encoding, every call's run of texts one after the other, plus each distinct instructions text
-        #: (never an empty one: it counts 0).
-        self.texts: dict[str, list[str]] = {}
-        #: Per rendering (its key): role -> framing + the role's tokens.
-        self.frames: dict[str, dict[str, int]] = {}
-        #: Items the counter's item cache lacks: their constant and texts, and the encoding of the texts.
-        self.new: dict[tuple[str, ...], tuple[int, list[str], str]] = {}
-        #: The position of every call planned, by ``TurnRecord.index``.
-        self.position: dict[int, int] = {}
-        # One entry per call, by position.
-        self.recs: list[TurnRecord] = []
-        #: Its token figures, what the record says filled in (the estimate and what follows from it: 0 so far).
-        self.infos: list[TokenInfo] = []
-        #: Whether its estimate is billed: a successful call that reports no usage.
-        self.billable: list[bool] = []
-        self.renderings: list[_Rendering] = []
-        #: The position of the call whose context this call's begins with, or -1: what it adds is counted.
-        self.bases: list[int] = []
-        #: What the items it counts add besides their texts, and where those texts run in its encoding's list.
-        self.consts: list[int] = []
-        self.starts: list[int] = []
-        self.ends: list[int] = []
-        #: The reply primer, the instructions' framing and the extras (tools, schema, compact overhead).
-        self.fixed: list[int] = []
-        #: The instructions' text ("" without), counted with the batch.
-        self.instructions: list[str] = []
-        #: Per encoding, the instructions text queued last in its list.
-        self.queued: dict[str, str] = {}
-        # Consecutive calls mostly name the same model: its rendering and texts are looked up once.
-        self._last: tuple[object, ModelLimits | None, _Rendering | None, list[str], dict[str, int]] = (
-            None,
-            None,
-            None,
-            [],
-            {},
-        )
-
-    def model_limits(self, rec: TurnRecord) -> ModelLimits:
-        """The limits of a call's model, looked up once per model (``ConfigError`` if unknown)."""
-        model = rec.model or ""
-        lim = self.limits_of.get(model)
-        if lim is None:
-            lim = self.limits_of[model] = model_limits(model)
-        return lim
-
-    def frame(self, r: _Rendering, role: str) -> int:
-        """A message's tokens besides its text under ``r``: framing and role."""
-        frame = self.frames.setdefault(r.key, {})
-        n = frame.get(role)
-        if n is None:
-            n, _ = _message_terms(r, role, "", "")
-            n = frame[role] = n + self.counter.text(role, encoding=r.encoding)
-        return n
-
-    def item(self, item: Mapping[str, Any], r: _Rendering, texts: list[str]) -> int:
-        """The constant of one item (its texts go to ``texts``)."""
-        text = plain_message_text(item)
-        if text is not None:
-            if text:
-                texts.append(text)
-            return self.frame(r, item["role"])
-        key = _item_key(item, r)
-        hit = self.counter._items.get(key)
-        if hit is not None:
-            return hit
-        terms = self.new.get(key)
-        if terms is None:
-            n, item_texts = _item_terms(item, r)
-            terms = self.new[key] = (n, [text for text in item_texts if text], r.encoding)
-        texts.extend(terms[1])
-        return terms[0]
-
-    def items(self, items: Sequence[ContextItem], r: _Rendering, texts: list[str], frame: dict[str, int]) -> int | None:
-        """The constant of ``items`` (their texts go to ``texts``), or ``None`` when one is a compaction item.
-
-        ``frame`` is ``r``'s entry of ``frames``.
-        """
-        const = 0
-        for ci in items:
-            if ci.plain:
-                role = ci.role or ""
-                n = frame.get(role)
-                const += n if n is not None else self.frame(r, role)
-                if ci.text:
-                    texts.append(ci.text)
-                continue
-            item = _countable(ci)
-            if item.get("type") in _COMPACTION_TYPES:
-                return None
-            const += self.item(item, r, texts)
-        return const
-
-    def base(self, rec: TurnRecord, r: _Rendering) -> int:
-        """The position of the earlier call whose whole context this call's context begins with, or -1.
-
-        Reconstruct's word for it (``TurnRecord.context_base``) is taken after a check in constant time that
-        it still fits (``_base_position``); calls without it are compared with the previous call item by item.
-        """
-        context = rec.context
-        hint = rec.context_base
-        if hint is not None:
-            base = self.position.get(hint, -1)
-            if base >= 0 and self.renderings[base] is r and _base_position(context, self.recs[base].context):
-                return base
-        base = len(self.recs) - 1
-        if base >= 0 and self.renderings[base] is r and _extends(context, self.recs[base].context):
-            return base
-        return -1
-
-    def plan(self, rec: TurnRecord) -> None:
-        """Plan the next call."""
-        # The limits given apply to every call; else each call's model's.
-        lim = self.limits if self.limits is not None else self.model_limits(rec)
-        request = rec.request
-        model = request.get("model", rec.model)
-        last_model, last_lim, r, texts, frame = self._last
-        if r is None or lim is not last_lim or model != last_model:
-            r = _call_rendering(rec, lim.encoding)
-            texts = self.texts.setdefault(r.encoding, [])
-            frame = self.frames.setdefault(r.key, {})
-            self._last = (model, lim, r, texts, frame)
-        context = rec.context
-        base = self.base(rec, r)
-        start = len(texts)
-        const = self.items(context[len(self.recs[base].context) :] if base >= 0 else context, r, texts, frame)
-        if const is None:
-            # A compaction item: the server renders what precedes it differently, so the whole context is
-            # counted as rendered (what a base counted does not hold).
-            del texts[start:]
-            base = -1
-            const = sum(self.item(item, r, texts) for item in _rendered([_countable(ci) for ci in context]))
-        end = len(texts)
-        fixed = r.primer
-        # A Responses request without tools or a text format adds nothing (``_extras``): most don't.
-        if rec.endpoint != "responses" or "tools" in request or "text" in request:
-            fixed += self.counter._extras(rec.endpoint, request, r)
-        instructions = ""
-        role = _instructions_role(rec)
-        if role is not None:
-            n = frame.get(role)
-            fixed += n if n is not None else self.frame(r, role)
-            instructions = rec.instructions or ""
-            # Most calls of a conversation share one instructions string: queue it for the batch once (once in
-            # each encoding's list: a call under another model may need it counted there too).
-            if instructions and self.queued.get(r.encoding) != instructions:
-                texts.append(instructions)
-                self.queued[r.encoding] = instructions
-        # What the record says, read now that it is at hand; the estimate and what follows from it come later.
-        max_out = _requested_max_output(request, self.asked or lim.max_output_tokens)
-        window, truncated = lim.context_window, rec.status == "incomplete"
-        usage = rec.usage
-        # Positional, in the order of TokenInfo's fields: keywords would cost more than the rest of the plan.
-        if usage is None:
-            info = TokenInfo(
-                0, None, None, None, None, None, window, max_out, 0.0, 0, 0, truncated, lim.max_input_tokens
-            )
-        else:
-            used = usage.input_tokens
-            info = TokenInfo(
-                0,  # estimate
-                used,  # reported_input
-                usage.cached_tokens,
-                usage.output_tokens,
-                usage.reasoning_tokens,
-                usage.total_tokens,
-                window,  # context_window
-                max_out,  # max_output_tokens
-                used / window,  # window_used
-                window - used - max_out,  # headroom
-                0,  # billed_input
-                truncated,
-                lim.max_input_tokens,
-            )
-        self.position[rec.index] = len(self.recs)
-        self.recs.append(rec)
-        self.infos.append(info)
-        self.billable.append(usage is None and 200 <= rec.http_status < 300 and rec.response is not None)
-        self.renderings.append(r)
-        self.bases.append(base)
-        self.consts.append(const)
-        self.starts.append(start)
-        self.ends.append(end)
-        self.fixed.append(fixed)
-        self.instructions.append(instructions)
-
-    def count(self) -> tuple[dict[str, dict[str, int]], dict[str, list[int]]]:
-        """Count every queued text, one batch per encoding: each text's tokens, and the running sums of each
-        encoding's texts (a call's run counts ``sums[end] - sums[start]``)."""
-        counter = self.counter
-        counts = {encoding: counter._count_all(texts, encoding) for encoding, texts in self.texts.items()}
-        sums = {
-            encoding: list(accumulate(map(counts[encoding].__getitem__, texts), initial=0))
-            for encoding, texts in self.texts.items()
-        }
-        counter._remember_all(
-            {key: n + sum(map(counts[encoding].__getitem__, texts)) for key, (n, texts, encoding) in self.new.items()}
-        )
-        return counts, sums
+def _limits_of(rec: TurnRecord, known: dict[str, ModelLimits]) -> ModelLimits:
+    """The limits of a call's model, looked up once per model (``ConfigError`` if unknown)."""
+    model = rec.model or ""
+    lim = known.get(model)
+    if lim is None:
+        lim = known[model] = model_limits(model)
+    return lim
 
 
 def annotate(
@@ -983,53 +818,128 @@ def annotate(
     the requested max output when the request body has none. Billed input is the running sum of reported
     input tokens (estimates for successful calls that report no usage; nothing for failed calls, which are
     not billed).
+
+    Each call's estimate is what ``estimate_record`` gives, got incrementally: calls of a conversation mostly
+    see an earlier call's context plus a few items. When a call's context begins with an earlier one's (its
+    base: ``TurnRecord.context_base`` checked in constant time, else the previous call compared item by item)
+    under the same rendering, and what it adds holds no compaction item (which changes what the server renders
+    before it), only the added items are counted. A plain message (``ContextItem.plain``) counts its role's
+    framing plus its text; any other item goes through the counter's item cache. Texts are counted as they
+    come, each once: every record is read once, while it is at hand.
     """
-    plan = _Plan(counter or TokenCounter(), limits, params)
-    error: ConfigError | None = None
-    try:
-        for rec in transcript.turns:
-            plan.plan(rec)
-    except ConfigError as exc:
-        error = exc
-    counts, sums = plan.count()
+    counter = counter or TokenCounter()
+    asked = _requested_max_output(params or {}, 0)
+    known: dict[str, ModelLimits] = {}
+    frames: dict[str, dict[str, int]] = {}
+    #: Every call's context, rendering and what its rendered items count (no primer, no instructions), by
+    #: ``TurnRecord.index``: the bases of later calls.
+    counted: dict[int, tuple[list[ContextItem], _Rendering, int]] = {}
+    last: tuple[list[ContextItem], _Rendering, int] = ([], _rendering(None), 0)
+    last_index: int | None = None
     billed = 0
-    #: What each call's rendered context items count (framing included; no primer, no instructions).
-    totals: list[int] = []
-    for rec, info, billable, r, base, const, start, end, fixed, instructions in zip(
-        plan.recs,
-        plan.infos,
-        plan.billable,
-        plan.renderings,
-        plan.bases,
-        plan.consts,
-        plan.starts,
-        plan.ends,
-        plan.fixed,
-        plan.instructions,
-        strict=True,
-    ):
-        run = sums[r.encoding]
-        total = const + run[end] - run[start]
-        if base >= 0:
-            total += totals[base]
-        totals.append(total)
-        estimate = fixed + total
-        if instructions:
-            estimate += counts[r.encoding][instructions]
-        info.estimate = estimate
-        reported = info.reported_input
-        if reported is None:
-            info.window_used = estimate / info.context_window
-            info.headroom = info.context_window - estimate - info.max_output_tokens
-            if billable:
-                billed += estimate
+    # Consecutive calls mostly name one model, and share their instructions: what follows from them is
+    # looked up once.
+    model: object = None
+    lim: ModelLimits | None = None
+    # Set at the first call (``lim`` is None until then).
+    r = last[1]
+    frame: dict[str, int] = {}
+    cache: dict[str, int] = {}
+    miss: Callable[[str], int] = len
+    #: The instructions the primer-plus-instructions count ``fixed`` was last taken for.
+    fixed_for: object = _UNSET
+    fixed = 0
+    for rec in transcript.turns:
+        call_lim = limits if limits is not None else _limits_of(rec, known)
+        request = rec.request
+        call_model = request.get("model", rec.model)
+        if call_lim is not lim or call_model != model:
+            model, lim = call_model, call_lim
+            r = _call_rendering(rec, lim.encoding)
+            frame = frames.setdefault(r.key, {})
+            cache, miss = counter._counting(r.encoding)
+            fixed_for = _UNSET
+        context = rec.context
+        # The base: the call reconstruct names, if it still fits (``_base_position``), else the previous call.
+        hint = rec.context_base
+        base = last if hint == last_index else counted.get(hint) if hint is not None else None
+        if base is not None and base[1] is r and _base_position(context, base[0]):
+            total, added = base[2], context[len(base[0]) :]
+        elif last[1] is r and _extends(context, last[0]):
+            total, added = last[2], context[len(last[0]) :]
         else:
-            billed += reported
-        info.billed_input = billed
-        rec.tokens = info
-    if error is not None:
-        # the call whose model has no limits: the calls before it are annotated, as when counted one by one
-        raise error
+            total, added = 0, context
+        for ci in added:
+            if ci.plain:
+                text, role = ci.text or "", ci.role or ""
+                n = cache.get(text)
+                f = frame.get(role)
+                total += (miss(text) if n is None else n) + (_frame(counter, r, frame, role) if f is None else f)
+                continue
+            item = _countable(ci)
+            if item.get("type") in _COMPACTION_TYPES:
+                # The server renders what precedes a compaction item differently: count the context as rendered.
+                total = sum(counter._item(each, r) for each in _rendered(list(map(_countable, context))))
+                break
+            total += counter._item(item, r)
+        # The primer and the instructions (framing and text): once per instructions text, but for Chat, whose
+        # instructions take the role of the message they came from.
+        instructions = rec.instructions
+        if instructions != fixed_for or rec.endpoint == "chat":
+            fixed_for = instructions
+            role_of = _instructions_role(rec)
+            fixed = r.primer
+            if role_of is not None:
+                fixed += counter.text(instructions or "", encoding=r.encoding) + _frame(counter, r, frame, role_of)
+        estimate = fixed + total
+        max_out = asked or lim.max_output_tokens
+        # Most Responses requests have no tools, text format or max output (``_extras`` and
+        # ``_requested_max_output`` would find nothing): asked for by key, not by walking the request's keys,
+        # which would read every key object.
+        if rec.endpoint != "responses" or any(map(request.__contains__, _NOTED_KEYS)):
+            estimate += counter._extras(rec.endpoint, request, r)
+            max_out = _requested_max_output(request, max_out)
+        window = lim.context_window
+        usage = rec.usage
+        # Positional, in the order of TokenInfo's fields: keywords cost more than the rest of the call.
+        if usage is None:
+            if 200 <= rec.http_status < 300 and rec.response is not None:
+                billed += estimate  # served, yet no usage reported: the estimate stands in for it
+            rec.tokens = TokenInfo(
+                estimate,
+                None,  # reported_input
+                None,  # cached
+                None,  # output
+                None,  # reasoning
+                None,  # total
+                window,  # context_window
+                max_out,  # max_output_tokens
+                estimate / window,  # window_used
+                window - estimate - max_out,  # headroom
+                billed,  # billed_input
+                rec.status == "incomplete",  # truncated
+                lim.max_input_tokens,
+            )
+        else:
+            used = usage.input_tokens
+            billed += used
+            rec.tokens = TokenInfo(
+                estimate,
+                used,  # reported_input
+                usage.cached_tokens,
+                usage.output_tokens,
+                usage.reasoning_tokens,
+                usage.total_tokens,
+                window,  # context_window
+                max_out,  # max_output_tokens
+                used / window,  # window_used
+                window - used - max_out,  # headroom
+                billed,  # billed_input
+                rec.status == "incomplete",  # truncated
+                lim.max_input_tokens,
+            )
+        last_index = rec.index
+        counted[last_index] = last = (context, r, total)
 
 
 # --- checks -------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""annotate counts growing contexts incrementally and texts in one batch: same figures as counting each alone."""
+"""annotate counts growing contexts incrementally, each text once: the same figures as counting each call alone."""
 
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ def test_prime_goes_through_a_custom_encoder() -> None:
 
 
 def _msg(role: str, text: str, **raw: Any) -> ContextItem:
-    return ContextItem("message", role, text, {"role": role, "content": text, **raw})
+    # Plain (counted from role and text alone) unless it holds more, as reconstruct marks it.
+    return ContextItem("message", role, text, {"role": role, "content": text, **raw}, plain=not raw)
 
 
 def _compaction(blob: str) -> ContextItem:
@@ -335,6 +336,24 @@ def test_annotate_with_a_custom_encoder_encodes_each_distinct_text_once() -> Non
     assert _annotated(contexts, TokenCounter(encoder=encoder)) == _alone(contexts) == [15, 22, 28, 21, 26]
     texts = {"alpha", "bravo two", "charlie", "delta", "Be brief.", "user", "assistant", "system"}
     assert calls == dict.fromkeys(texts, 1)
+
+
+def test_tricky_texts_count_in_annotate_as_alone() -> None:
+    # special-token text, a lone surrogate (which tiktoken's core refuses), long and blank texts
+    items = [_msg("user" if i % 2 == 0 else "assistant", text) for i, text in enumerate(TRICKY)]
+    items += [ContextItem("message", "user", text, {"role": "user", "content": text}) for text in TRICKY]
+    contexts = [items[: k + 1] for k in range(len(items))]
+    assert _annotated(contexts) == _alone(contexts)
+
+
+def test_a_text_cache_bound_reached_part_way_keeps_the_figures() -> None:
+    items = [_msg("user" if i % 2 == 0 else "assistant", f"message {i} " * (i % 5 + 1)) for i in range(60)]
+    contexts = [items[: k + 1] for k in range(len(items))]
+    counter = TokenCounter(max_entries=16)
+    assert _annotated(contexts, counter) == _annotated(contexts) == _alone(contexts)
+    assert sum(map(len, counter._texts.values())) <= 16
+    # every text is needed once (a call counts only what it adds), so dropping the cache costs no encode here
+    assert counter.encoded == 60 + 4
 
 
 def test_prime_returns_every_count_cached_or_not() -> None:
