@@ -901,43 +901,33 @@ def annotate(
             max_out = _requested_max_output(request, max_out)
         window = lim.context_window
         usage = rec.usage
-        # Positional, in the order of TokenInfo's fields: keywords cost more than the rest of the call.
+        reported: int | None = None
+        cached = output = reasoning = all_tokens = None
         if usage is None:
+            used = estimate  # the window figures follow the estimate
             if 200 <= rec.http_status < 300 and rec.response is not None:
                 billed += estimate  # served, yet no usage reported: the estimate stands in for it
-            rec.tokens = TokenInfo(
-                estimate,
-                None,  # reported_input
-                None,  # cached
-                None,  # output
-                None,  # reasoning
-                None,  # total
-                window,  # context_window
-                max_out,  # max_output_tokens
-                estimate / window,  # window_used
-                window - estimate - max_out,  # headroom
-                billed,  # billed_input
-                rec.status == "incomplete",  # truncated
-                lim.max_input_tokens,
-            )
         else:
-            used = usage.input_tokens
+            used = reported = usage.input_tokens
+            cached, output, reasoning = usage.cached_tokens, usage.output_tokens, usage.reasoning_tokens
+            all_tokens = usage.total_tokens
             billed += used
-            rec.tokens = TokenInfo(
-                estimate,
-                used,  # reported_input
-                usage.cached_tokens,
-                usage.output_tokens,
-                usage.reasoning_tokens,
-                usage.total_tokens,
-                window,  # context_window
-                max_out,  # max_output_tokens
-                used / window,  # window_used
-                window - used - max_out,  # headroom
-                billed,  # billed_input
-                rec.status == "incomplete",  # truncated
-                lim.max_input_tokens,
-            )
+        # Positional, in the order of TokenInfo's fields: keywords cost more than the rest of the call.
+        rec.tokens = TokenInfo(
+            estimate,
+            reported,  # reported_input
+            cached,
+            output,
+            reasoning,
+            all_tokens,  # total
+            window,  # context_window
+            max_out,  # max_output_tokens
+            used / window,  # window_used
+            window - used - max_out,  # headroom
+            billed,  # billed_input
+            rec.status == "incomplete",  # truncated
+            lim.max_input_tokens,
+        )
         last_index = rec.index
         counted[last_index] = last = (context, r, total)
 
