@@ -470,15 +470,7 @@ class TokenCounter:
         return n
 
     def prime(self, texts: Iterable[str], *, encoding: str) -> dict[str, int]:
-        """Count many texts at once, filling the text cache, and return the count of each (and of "", 0)."""
-        given = list(texts)
-        cache = self._count_all(given, encoding)
-        counts = {"": 0}
-        counts.update((text, cache[text]) for text in given if text)
-        return counts
-
-    def _count_all(self, texts: Iterable[str], encoding: str) -> dict[str, int]:
-        """The text cache of ``encoding``, once it holds every one of ``texts`` but the empty one.
+        """Count many texts at once, filling the text cache, and return the count of each (and of "", 0).
 
         With the default encoder the texts not counted yet go to tiktoken from one C-level loop: no per-text
         Python besides it.
@@ -497,7 +489,9 @@ class TokenCounter:
                 fresh = [self._encoder(encoding, text) for text in batch]
             cache.update(zip(batch, fresh, strict=True))
             self.encoded += len(batch)
-        return cache
+        counts = {"": 0}
+        counts.update((text, cache[text]) for text in given)
+        return counts
 
     def message(self, role: str, text: str, *, model: str | None = None, name: str | None = None) -> int:
         """One message by the cookbook formula: 3 + role + content (+ 1 + name), per the model's rendering."""
