@@ -286,6 +286,8 @@ class _Builder:
         #: For the last Responses input: its reasoning items lacking encrypted_content, and whether its items
         #: were remembered (so the next call, resending them, only looks at what it adds).
         self._last_input: tuple[list[ContextItem], bool] = ([], False)
+        #: One object for each distinct status, model, instructions and role text (``_share``).
+        self._strings: dict[str, str] = {}
         self.items_by_id: dict[str, ContextItem] = {}
         self.unstored_ids: set[str] = set()
         self.server_compactions: set[str] = set()
@@ -297,11 +299,21 @@ class _Builder:
 
     # -- items ------------------------------------------------------------------------------------
 
+    def _share(self, value: str | None) -> str | None:
+        """The one object this builder keeps for strings equal to ``value``.
+
+        Calls repeat their status, model and instructions, and items their roles, each parsed anew from its
+        own JSON. Shared, a reader comparing one call's with the previous call's (token accounting walks
+        thousands of calls, long after the tokenizer has pushed them out of the CPU's caches) gets its answer
+        from identity alone, without reading either string.
+        """
+        return value if value is None else self._strings.setdefault(value, value)
+
     def _mk(self, kind: str, role: str | None, text: str | None, raw: Any, plain: bool = False) -> ContextItem:
         key = (kind, role, text, _identity(kind, raw, plain))
         got = self._intern.get(key)
         if got is None:
-            got = ContextItem(kind=kind, role=role, text=text, raw=raw, plain=plain)
+            got = ContextItem(kind=kind, role=self._share(role), text=text, raw=raw, plain=plain)
             self._intern[key] = got
         return got
 
@@ -654,12 +666,12 @@ class _Builder:
             response=response,
             http_status=ex.status,
             context=msgs,
-            instructions=instructions,
+            instructions=self._share(instructions),
             reply=reply,
-            status=status,
+            status=self._share(status),
             output_items=output,
             usage=usage_from(response.get("usage")) if response else None,
-            model=_model(req, response),
+            model=self._share(_model(req, response)),
             carried_by="manual_chat",
             streamed=ex.events is not None,
             notes=notes,
@@ -818,12 +830,12 @@ class _Builder:
             response=response,
             http_status=ex.status,
             context=window,
-            instructions=instructions,
+            instructions=self._share(instructions),
             reply=reply,
-            status=status,
+            status=self._share(status),
             output_items=out_raw,
             usage=usage_from(response.get("usage")) if response else None,
-            model=_model(req, response),
+            model=self._share(_model(req, response)),
             carried_by=carried_by,
             streamed=ex.events is not None,
             notes=notes,
@@ -872,7 +884,7 @@ def build_transcript(exchanges: Sequence[Exchange]) -> Transcript:
             b.state_exchange(ex)
         else:
             b.model_call(ex, endpoint)
-    return Transcript(turns=b.turns, exchanges=list(exchanges))
+    return Transcript(turns=b.turns, exchanges=list(exchanges), items=list(b._intern.values()))
 
 
 def conversation_items(exchanges: Sequence[Exchange]) -> dict[str, list[ContextItem]]:

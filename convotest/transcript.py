@@ -193,6 +193,9 @@ class Transcript:
     exchanges: list[Exchange]
     scenario: str | None = None
     mode: str | None = None
+    #: Every context item reconstruct made, each once, in the order it made them; empty for a transcript built
+    #: by hand. What work done once per item starts from: ``tokens.annotate`` counts their texts in one batch.
+    items: list[ContextItem] = field(default_factory=list, compare=False, repr=False)
     #: ``turns`` grouped by scenario turn, with the list as it was when grouped (regrouped when it changes).
     _by_turn: tuple[list[TurnRecord], dict[int | None, list[TurnRecord]]] | None = field(
         default=None, init=False, repr=False, compare=False
