@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache, reduce
-from itertools import repeat
+from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any
 
 from convotest.errors import ConfigError, SourceLoc
@@ -389,6 +389,10 @@ def _item_terms(item: Mapping[str, Any], r: _Rendering) -> tuple[int, list[str]]
     return 0, []
 
 
+_TEXT = operator.attrgetter("text")
+_PLAIN = operator.attrgetter("plain")
+
+
 class TokenCounter:
     """Counts tokens with two caches: text → tokens, and item → tokens (framing included).
 
@@ -475,11 +479,18 @@ class TokenCounter:
     def prime(self, texts: Iterable[str], *, encoding: str) -> dict[str, int]:
         """Count many texts at once, filling the text cache, and return the count of each (and of "", 0).
 
-        With the default encoder the texts not counted yet go to tiktoken from one C-level loop: no per-text
-        Python besides it.
+        With the default encoder the texts not counted yet go to tiktoken together: one joined encode from a
+        few texts on, else one C-level loop, with no per-text Python besides it.
         """
         given = dict.fromkeys(texts)
         given.pop("", None)
+        cache = self._fill(given, encoding)
+        counts = {"": 0}
+        counts.update((text, cache[text]) for text in given)
+        return counts
+
+    def _fill(self, given: Mapping[str, None], encoding: str) -> dict[str, int]:
+        """Count the texts of ``given`` (distinct, none empty) that the cache of ``encoding`` lacks; that cache."""
         cache = self._texts.get(encoding) or {}
         batch = [text for text in given if text not in cache] if cache else list(given)
         if batch:
@@ -492,9 +503,19 @@ class TokenCounter:
                 fresh = [self._encoder(encoding, text) for text in batch]
             cache.update(zip(batch, fresh, strict=True))
             self.encoded += len(batch)
-        counts = {"": 0}
-        counts.update((text, cache[text]) for text in given)
-        return counts
+        return cache
+
+    def _prime_plain(self, items: Sequence[ContextItem], encoding: str) -> None:
+        """Count the texts of the plain messages among ``items`` together, where that beats one at a time.
+
+        With the default encoder only (batching is what it buys), and only while they fit the cache.
+        """
+        if self._encoder is not _tiktoken_count:
+            return
+        # C-level: the texts of the plain items, less None and "".
+        texts = dict.fromkeys(filter(None, compress(map(_TEXT, items), map(_PLAIN, items))))
+        if _BATCH_FROM <= len(texts) <= self._max_entries:
+            self._fill(texts, encoding)
 
     def message(self, role: str, text: str, *, model: str | None = None, name: str | None = None) -> int:
         """One message by the cookbook formula: 3 + role + content (+ 1 + name), per the model's rendering."""
@@ -779,7 +800,8 @@ def _requested_max_output(source: Mapping[str, Any], default: int) -> int:
 
 
 def _call_rendering(rec: TurnRecord, encoding: str | None) -> _Rendering:
-    return _rendering(str(rec.request.get("model", rec.model) or ""), encoding)
+    # The record's model: the request's, unless that is not a string (then the response's).
+    return _rendering(rec.model or "", encoding)
 
 
 def _instructions_role(rec: TurnRecord) -> str | None:
@@ -874,8 +896,9 @@ def annotate(
     base: ``TurnRecord.context_base`` checked in constant time, else the previous call compared item by item)
     under the same rendering, and what it adds holds no compaction item (which changes what the server renders
     before it), only the added items are counted. A plain message (``ContextItem.plain``) counts its role's
-    framing plus its text; any other item goes through the counter's item cache. Texts are counted as they
-    come, each once: every record is read once, while it is at hand.
+    framing plus its text; any other item goes through the counter's item cache. The plain messages' texts of
+    ``Transcript.items`` are counted in one batch first (``TokenCounter.prime``); any other text as the walk
+    meets it, each once. Every record is read once, while it is at hand.
     """
     counter = counter or TokenCounter()
     asked = _requested_max_output(params or {}, 0)
@@ -899,14 +922,22 @@ def annotate(
     #: The instructions the primer-plus-instructions count ``fixed`` was last taken for.
     fixed_for: object = _UNSET
     fixed = 0
+    # The plain messages' texts reconstruct made (``Transcript.items``) are counted in one batch before the
+    # first call is: the walk then finds them cached.
+    unprimed = True
     for rec in transcript.turns:
         call_lim = limits if limits is not None else _limits_of(rec, known)
         request = rec.request
-        call_model = request.get("model", rec.model)
+        call_model = rec.model
         if call_lim is not lim or call_model != model:
             model, lim = call_model, call_lim
             r = _call_rendering(rec, lim.encoding)
             frame = frames.setdefault(r.key, {})
+            if unprimed:
+                # Under the first call's encoding, every call's in most transcripts: a call under another one
+                # counts its texts as the walk meets them.
+                unprimed = False
+                counter._prime_plain(transcript.items, r.encoding)
             cache, miss = counter._counting(r.encoding)
             fixed_for = _UNSET
         context = rec.context
@@ -944,9 +975,9 @@ def annotate(
         estimate = fixed + total
         max_out = asked or lim.max_output_tokens
         # Most Responses requests have no tools, text format or max output (``_extras`` and
-        # ``_requested_max_output`` would find nothing): asked for by key, not by walking the request's keys,
-        # which would read every key object.
-        if rec.endpoint != "responses" or any(map(request.__contains__, _NOTED_KEYS)):
+        # ``_requested_max_output`` would find nothing): asked for by key (isdisjoint walks the tuple, looking
+        # each up), not by walking the request's keys, which would read every key object.
+        if rec.endpoint != "responses" or not request.keys().isdisjoint(_NOTED_KEYS):
             estimate += counter._extras(rec.endpoint, request, r)
             max_out = _requested_max_output(request, max_out)
         window = lim.context_window
