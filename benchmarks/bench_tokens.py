@@ -61,7 +61,8 @@ def run(ctx: Context) -> Result:
 
     annotate()  # warm up (code paths, not caches: every timed run gets a fresh counter)
     annotate_warm()  # fills ``warm``: its timed runs encode nothing
-    repeats = max(ctx.size.repeats, 5)
+    # Each run takes milliseconds: the median of a few is at the mercy of whatever else the machine does.
+    repeats = max(ctx.size.repeats * 7, 5)
     t_annotate, t_encode, t_prime, t_warm = [], [], [], []
     for _ in range(repeats):
         t_annotate.append(timed(annotate)[0])
@@ -84,7 +85,7 @@ def run(ctx: Context) -> Result:
             f"{len(texts):,} distinct texts, {len(joined):,} characters",
         ],
         [
-            "`TokenCounter.prime` of the distinct texts (a count per text, fresh counter)",
+            "`TokenCounter.prime` of the distinct texts (a count per text, from one batch, fresh counter)",
             f"{p * 1000:.1f} ms",
             f"{ratio(p, e):.2f}× the single encode: the least any per-text accounting pays",
         ],
