@@ -14,6 +14,7 @@ Every one of them renders as a single human-readable message; none needs a trace
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ __all__ = [
     "ConvotestError",
     "DriftError",
     "DriverError",
+    "Locs",
     "ScenarioError",
     "SourceLoc",
 ]
@@ -43,6 +45,38 @@ class SourceLoc:
     def long(self) -> str:
         """``path:line:col`` as compilers print it."""
         return f"{self.path}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Locs(Mapping[str, SourceLoc]):
+    """Positions in one file by name (``"reply.contains"`` → ``SourceLoc``), each made when asked for.
+
+    Held as numbers (``Locs.pack``), not ``SourceLoc`` objects: a scenario's model lives as long as the pytest
+    session, and pytest ends it with full garbage collections, which walk every object with references but
+    never an int. Compares equal to any mapping of the same positions.
+    """
+
+    path: str
+    #: name -> line and column, packed (``Locs.pack``).
+    packed: dict[str, int]
+
+    @staticmethod
+    def pack(line: int, column: int) -> int:
+        """Line and column as the one number ``packed`` holds."""
+        return line << 32 | column
+
+    def __getitem__(self, name: str) -> SourceLoc:
+        at = self.packed[name]
+        return SourceLoc(self.path, at >> 32, at & 0xFFFFFFFF)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.packed)
+
+    def __len__(self) -> int:
+        return len(self.packed)
+
+    def __repr__(self) -> str:
+        return f"Locs({dict(self)!r})"
 
 
 class ConvotestError(Exception):

@@ -50,6 +50,7 @@ _LOADER_MODULES = (
 )
 #: The only classes an entry may make (everything else in a scenario is built-in data): the model's classes.
 _ALLOWED = {
+    ("convotest.errors", "Locs"),
     ("convotest.errors", "SourceLoc"),
     *((model.__name__, name) for name in model.__all__ if isinstance(getattr(model, name), type)),
 }

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any
 
-from convotest.errors import ScenarioError, SourceLoc
+from convotest.errors import Locs, ScenarioError, SourceLoc
 from convotest.scenario._errors import NAME_RULE, Problem, at, describe, schema_problems
 from convotest.scenario._quickschema import Check, compile_schema
 from convotest.scenario._yaml import Document, Path, decode, parse_documents
@@ -123,17 +123,18 @@ class _DocumentLoader:
         line, column = self.doc.loc(path, key=key)
         self.problems.append(ScenarioError(self.path, line, column, at(path, message)))
 
-    def dotted_locs(self, data: dict[str, Any], prefix: Path, out: dict[str, SourceLoc], name: str = "") -> None:
+    def dotted_locs(self, data: dict[str, Any], prefix: Path, out: dict[str, int], name: str = "") -> None:
         """Add the key positions of mapping ``data`` (at ``prefix``) and of mappings in it, by dotted name.
 
-        In document order (``"tokens"``, then ``"tokens.input_max"``); keys inside lists are left out.
+        In document order (``"tokens"``, then ``"tokens.input_max"``); keys inside lists are left out. Positions
+        are packed as ``Locs`` holds them.
         """
         key_locs = self.doc.key_locs
+        pack = Locs.pack
         for key, value in data.items():
             path = (*prefix, key)
             dotted = f"{name}.{key}" if name else key
-            line, column = key_locs[path]
-            out[dotted] = SourceLoc(self.path, line, column)
+            out[dotted] = pack(*key_locs[path])
             if isinstance(value, dict):
                 self.dotted_locs(value, path, out, dotted)
 
@@ -197,7 +198,7 @@ class _DocumentLoader:
 
     def expect(self, data: dict[str, Any], path: Path) -> Expect:
         status = data.get("status")
-        locs: dict[str, SourceLoc] = {}
+        locs: dict[str, int] = {}
         self.dotted_locs(data, path, locs)
         return Expect(
             reply=self.reply(data["reply"], (*path, "reply")) if "reply" in data else None,
@@ -205,7 +206,7 @@ class _DocumentLoader:
             context=self.context(data["context"], (*path, "context")) if "context" in data else None,
             tokens=self.tokens(data["tokens"], (*path, "tokens")) if "tokens" in data else None,
             compaction=self.compaction(data["compaction"]) if "compaction" in data else None,
-            locs=locs,
+            locs=Locs(self.path, locs),
         )
 
     # -- turns ---------------------------------------------------------------------------------
@@ -361,7 +362,7 @@ class _DocumentLoader:
             server_compaction=None if server is None else ServerCompaction(int(server["compact_threshold"])),
             document=self.doc.index,
             loc=SourceLoc(self.path, self.doc.line, self.doc.column),
-            locs={key: SourceLoc(self.path, *self.doc.key_locs[(key,)]) for key in data},
+            locs=Locs(self.path, {key: Locs.pack(*self.doc.key_locs[(key,)]) for key in data}),
         )
 
 

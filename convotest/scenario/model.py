@@ -6,6 +6,7 @@ runner, assertions, plugin) reads them. Nothing here does I/O.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -105,7 +106,7 @@ class Expect:
     tokens: TokensExpect | None = None
     compaction: CompactionExpect | None = None
     #: Where each top-level key of ``expect`` was written (``"reply"`` → loc, ``"tokens.input_max"`` → loc).
-    locs: dict[str, SourceLoc] = field(default_factory=dict, compare=False)
+    locs: Mapping[str, SourceLoc] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ class Scenario:
     document: int = 0
     loc: SourceLoc | None = None
     #: Where each top-level key was written (``"model"`` → loc, …).
-    locs: dict[str, SourceLoc] = field(default_factory=dict, compare=False)
+    locs: Mapping[str, SourceLoc] = field(default_factory=dict, compare=False)
 
     @property
     def file_stem(self) -> str:

@@ -6,7 +6,7 @@ import hashlib
 import os
 import pickle
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ def locations(value: Any) -> Iterator[SourceLoc]:
     elif isinstance(value, list | tuple):
         for item in value:
             yield from locations(item)
-    elif isinstance(value, dict):
+    elif isinstance(value, Mapping):  # dicts, and ``Locs``, whose positions are made as they are read
         for item in value.values():
             yield from locations(item)
     elif hasattr(value, "__dataclass_fields__"):
