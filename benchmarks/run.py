@@ -1,6 +1,6 @@
 """Run every benchmark and write ``benchmarks/RESULTS.md``.
 
-    python -m benchmarks                      # all six at full size (the README's figures), ~20 minutes
+    python -m benchmarks                      # all six at full size (the README's figures), ~7 minutes here
     python -m benchmarks --size small         # a quicker look
     python -m benchmarks --only 3,4 --repeats 5
 
