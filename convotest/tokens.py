@@ -506,7 +506,7 @@ class TokenCounter:
         return cache
 
     def _prime_plain(self, items: Sequence[ContextItem], encoding: str) -> None:
-        """Count the texts of the plain messages among ``items`` together, where that beats one at a time.
+        """Count the texts of the plain messages among ``items`` together (``_count_each`` decides how).
 
         With the default encoder only (batching is what it buys), and only while they fit the cache.
         """
@@ -514,7 +514,7 @@ class TokenCounter:
             return
         # C-level: the texts of the plain items, less None and "".
         texts = dict.fromkeys(filter(None, compress(map(_TEXT, items), map(_PLAIN, items))))
-        if _BATCH_FROM <= len(texts) <= self._max_entries:
+        if len(texts) <= self._max_entries:
             self._fill(texts, encoding)
 
     def message(self, role: str, text: str, *, model: str | None = None, name: str | None = None) -> int:
